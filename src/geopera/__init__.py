@@ -1,0 +1,41 @@
+"""Python client for the Geopera imagery catalog op API."""
+
+from geopera.client import DEFAULT_BASE_URL, Geopera, __version__
+from geopera.errors import (
+    APIError,
+    AuthenticationError,
+    ConfigurationError,
+    Conflict,
+    GeoperaError,
+    Gone,
+    InvalidRequest,
+    NotFound,
+    PayloadTooLarge,
+    PaymentRequired,
+    PermissionDenied,
+    RateLimited,
+    ServerError,
+    TransportError,
+    error_class_for_status,
+)
+
+__all__ = [
+    "__version__",
+    "DEFAULT_BASE_URL",
+    "Geopera",
+    "GeoperaError",
+    "ConfigurationError",
+    "TransportError",
+    "APIError",
+    "InvalidRequest",
+    "AuthenticationError",
+    "PaymentRequired",
+    "PermissionDenied",
+    "NotFound",
+    "Conflict",
+    "Gone",
+    "PayloadTooLarge",
+    "RateLimited",
+    "ServerError",
+    "error_class_for_status",
+]

@@ -1,0 +1,109 @@
+"""Who is calling, and may they do this: the one place access decisions are made."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from geopera_stac_ext.auth.keys import PREFIX, hash_key
+from geopera_stac_ext.errors import Forbidden, NotFound, Unauthenticated
+
+ROLE_RANK = {"viewer": 1, "editor": 2, "admin": 3, "owner": 4}
+# Minimum role per access level (see the README's authorization matrix).
+LEVEL_MIN_ROLE = {"read": "viewer", "write": "editor", "admin": "admin"}
+
+
+@dataclass(frozen=True)
+class Principal:
+    user_id: str
+    key_id: str
+    scopes: frozenset[str]
+    email: str = ""
+    extra: dict[str, Any] = field(default_factory=dict, compare=False)
+
+
+def bearer_token(authorization: str | None) -> str:
+    if not authorization:
+        raise Unauthenticated("missing Authorization header; send `Authorization: Bearer gpra_…`")
+    scheme, _, token = authorization.partition(" ")
+    token = token.strip()
+    if scheme.lower() != "bearer" or not token:
+        raise Unauthenticated("Authorization must be `Bearer <api key>`")
+    if not token.startswith(PREFIX):
+        raise Unauthenticated("invalid API key")
+    return token
+
+
+async def authenticate(conn: Any, authorization: str | None) -> Principal:
+    """Resolve a bearer key to its principal; 401 for missing, unknown or revoked keys."""
+    token = bearer_token(authorization)
+    row = await conn.fetchrow(
+        """
+        SELECT k.id, k.user_id, k.scopes, k.revoked_at, u.email
+        FROM geopera.api_keys k JOIN geopera.users u ON u.id = k.user_id
+        WHERE k.key_hash = $1
+        """,
+        hash_key(token),
+    )
+    if row is None:
+        raise Unauthenticated("invalid API key")
+    if row["revoked_at"] is not None:
+        raise Unauthenticated("this API key has been revoked")
+    return Principal(user_id=str(row["user_id"]), key_id=str(row["id"]),
+                     scopes=frozenset(row["scopes"]), email=row["email"])
+
+
+def require_scope(principal: Principal, scope: str) -> None:
+    if scope not in principal.scopes:
+        raise Forbidden(f"this API key lacks the `{scope}` scope")
+
+
+async def project_role(conn: Any, user_id: str, project_id: str) -> tuple[bool, str | None]:
+    """(project exists, the caller's strongest role on it via project or organization grants)."""
+    row = await conn.fetchrow(
+        """
+        SELECT p.id,
+               (SELECT max(geopera.role_rank(m.role)) FROM geopera.memberships m
+                 WHERE m.user_id = $1
+                   AND (m.project_id = p.id OR (p.org_id IS NOT NULL AND m.org_id = p.org_id))
+               ) AS rank
+        FROM geopera.projects p WHERE p.id = $2
+        """,
+        user_id, project_id,
+    )
+    if row is None:
+        return False, None
+    rank = row["rank"]
+    role = next((r for r, n in ROLE_RANK.items() if n == rank), None)
+    return True, role
+
+
+async def authorize(conn: Any, principal: Principal, scope: str, project_id: str,
+                    level: str = "read") -> str:
+    """Decide (principal, scope, project, level): returns the caller's role or raises.
+
+    Order: scope (403) → project exists (404) → membership (403) → role for the level (403).
+    """
+    require_scope(principal, scope)
+    exists, role = await project_role(conn, principal.user_id, project_id)
+    if not exists:
+        raise NotFound(f"project {project_id} not found")
+    if role is None:
+        raise Forbidden("you are not a member of this project or its organization")
+    need = LEVEL_MIN_ROLE[level]
+    if ROLE_RANK[role] < ROLE_RANK[need]:
+        raise Forbidden(f"this needs the {need} role or higher on the project; you are {role}")
+    return role
+
+
+async def visible_project_ids(conn: Any, user_id: str) -> list[str]:
+    """Every project the user can read (project grants plus their organizations' projects)."""
+    rows = await conn.fetch(
+        """
+        SELECT p.id FROM geopera.projects p
+        WHERE EXISTS (SELECT 1 FROM geopera.memberships m WHERE m.user_id = $1
+                      AND (m.project_id = p.id OR (p.org_id IS NOT NULL AND m.org_id = p.org_id)))
+        """,
+        user_id,
+    )
+    return [str(r["id"]) for r in rows]

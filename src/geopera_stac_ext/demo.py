@@ -1,0 +1,75 @@
+"""`serve --demo`: a demo organization, project, collection and a few items, plus a fresh key."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from geopera_stac_ext import tenancy
+from geopera_stac_ext.auth.guard import Principal
+from geopera_stac_ext.ops.context import OpContext
+from geopera_stac_ext.ops.registry import load_all
+
+DEMO_EMAIL = "demo@geopera.local"
+DEMO_ITEMS = [
+    ("Field 12 — 2026-05-18", 149.10, -35.30, "2026-05-18T01:20:00Z", 4.1, 0.5),
+    ("Field 13 — 2026-05-18", 149.14, -35.28, "2026-05-18T01:21:00Z", 12.5, 0.5),
+    ("Lake run — 2026-05-20", 149.08, -35.31, "2026-05-20T23:55:00Z", 0.0, 0.3),
+    ("Ridge strip — 2026-06-02", 149.20, -35.20, "2026-06-02T02:10:00Z", 35.0, 1.0),
+]
+
+
+async def run_op(conn: Any, settings: Any, principal: Principal, op_id: str, **params: Any
+                 ) -> Any:
+    """Run a registered op in-process (its own transaction), as the given principal."""
+    operation = load_all()[op_id]
+    ctx = OpContext(request=None, conn=conn, principal=principal, op_id=op_id,
+                    request_id=f"demo-{uuid.uuid4().hex[:8]}", settings=settings)
+    async with conn.transaction():
+        return await operation.handler(ctx, operation.params.model_validate(params))
+
+
+async def seed_demo(conn: Any, settings: Any) -> dict[str, Any]:
+    async with conn.transaction():
+        return await _seed(conn, settings)
+
+
+async def _seed(conn: Any, settings: Any) -> dict[str, Any]:
+    user_id = await conn.fetchval("SELECT id FROM geopera.users WHERE email = $1", DEMO_EMAIL)
+    if user_id is None:
+        org = await tenancy.create_org(conn, "Demo organization", "free")
+        project = await tenancy.create_project(conn, "Demo project", org["id"])
+        user = await tenancy.create_user(conn, DEMO_EMAIL)
+        await tenancy.grant(conn, user["id"], "owner", org_id=org["id"])
+        user_id, project_id = user["id"], project["id"]
+        key = await tenancy.create_key(conn, user_id)
+        principal = Principal(user_id=user_id, key_id=key["id"], scopes=frozenset(key["scopes"]))
+        collection = await run_op(conn, settings, principal, "collections.create",
+                                  project_id=project_id, name="Demo survey", color="#2e7d32",
+                                  show_on_map=True, layer_order=10)
+        storage = settings.resolved_storage_dir / "demo"
+        storage.mkdir(parents=True, exist_ok=True)
+        for i, (name, lon, lat, when, cloud, gsd) in enumerate(DEMO_ITEMS):
+            path = storage / f"scene-{i}.tif"
+            if not path.exists():
+                path.write_bytes(f"demo scene {i}\n".encode() * 64)
+            await run_op(
+                conn, settings, principal, "items.create", project_id=project_id,
+                # NOTE: the first two start in the collection; the rest are uncollected, so the
+                # guide's "organize a delivery" example has something to organize.
+                collection_id=collection["id"] if i < 2 else None,
+                name=name, type="image", datetime=when, cloud_cover=cloud, gsd=gsd,
+                geometry={"type": "Polygon", "coordinates": [[
+                    [lon, lat], [lon + 0.02, lat], [lon + 0.02, lat + 0.02], [lon, lat + 0.02],
+                    [lon, lat]]]},
+                assets=[{"key": "data", "href": f"demo/scene-{i}.tif",
+                         "media_type": "image/tiff; application=geotiff; profile=cloud-optimized",
+                         "file_size_bytes": path.stat().st_size, "roles": ["data"]}],
+            )
+    else:
+        user_id = str(user_id)
+        project_id = str(await conn.fetchval(
+            "SELECT p.id FROM geopera.projects p JOIN geopera.memberships m ON m.org_id = p.org_id"
+            " WHERE m.user_id = $1 ORDER BY p.created_at LIMIT 1", user_id))
+        key = await tenancy.create_key(conn, user_id)
+    return {"api_key": key["api_key"], "project_id": project_id, "user_id": user_id}

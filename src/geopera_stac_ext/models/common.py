@@ -1,0 +1,144 @@
+"""Shared field types for op params and results."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime, timezone
+from typing import Annotated, Any
+from uuid import UUID
+
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
+
+COLOR_RE = re.compile(r"^#[0-9a-fA-F]{6}$")
+GEOMETRY_TYPES = {"Point", "MultiPoint", "LineString", "MultiLineString", "Polygon",
+                  "MultiPolygon", "GeometryCollection"}
+
+
+def _uuid_str(v: Any) -> str:
+    if isinstance(v, UUID):
+        return str(v)
+    if not isinstance(v, str):
+        raise ValueError("must be a UUID string")
+    try:
+        return str(UUID(v))
+    except ValueError:
+        raise ValueError("must be a UUID") from None
+
+
+def _color(v: str) -> str:
+    if not COLOR_RE.match(v):
+        raise ValueError("must be a #rrggbb hex colour, e.g. #2e7d32")
+    return v.lower()
+
+
+def _datetime(v: Any) -> datetime:
+    if isinstance(v, datetime):
+        dt = v
+    elif isinstance(v, str):
+        try:
+            dt = datetime.fromisoformat(v.replace("Z", "+00:00").replace("z", "+00:00"))
+        except ValueError:
+            raise ValueError("must be an RFC 3339 timestamp, e.g. 2026-05-18T10:30:00Z") from None
+    else:
+        raise ValueError("must be an RFC 3339 timestamp string")
+    if dt.tzinfo is None:
+        dt = dt.replace(tzinfo=timezone.utc)
+    return dt.astimezone(timezone.utc)
+
+
+def _positions(coords: Any, depth: int) -> None:
+    if depth == 0:
+        if (not isinstance(coords, list) or len(coords) not in (2, 3)
+                or not all(isinstance(c, (int, float)) and not isinstance(c, bool)
+                           for c in coords)):
+            raise ValueError("a position must be [lon, lat] or [lon, lat, z] numbers")
+        lon, lat = coords[0], coords[1]
+        if not (-180 <= lon <= 180 and -90 <= lat <= 90):
+            raise ValueError("coordinates must be lon in [-180, 180], lat in [-90, 90]")
+        return
+    if not isinstance(coords, list) or not coords:
+        raise ValueError("coordinates are not nested as the geometry type requires")
+    for c in coords:
+        _positions(c, depth - 1)
+
+
+DEPTH = {"Point": 0, "MultiPoint": 1, "LineString": 1, "MultiLineString": 2, "Polygon": 2,
+         "MultiPolygon": 3}
+
+
+def _geometry(v: Any) -> dict[str, Any]:
+    if not isinstance(v, dict) or v.get("type") not in GEOMETRY_TYPES:
+        raise ValueError(f"must be a GeoJSON geometry object with type one of "
+                         f"{', '.join(sorted(GEOMETRY_TYPES))}")
+    if v["type"] == "GeometryCollection":
+        geoms = v.get("geometries")
+        if not isinstance(geoms, list) or not geoms:
+            raise ValueError("a GeometryCollection needs a non-empty `geometries` list")
+        return {"type": "GeometryCollection", "geometries": [_geometry(g) for g in geoms]}
+    _positions(v.get("coordinates"), DEPTH[v["type"]])
+    if v["type"] == "Polygon":
+        for ring in v["coordinates"]:
+            if len(ring) < 4 or ring[0] != ring[-1]:
+                raise ValueError("each polygon ring needs ≥ 4 positions and must be closed")
+    return {"type": v["type"], "coordinates": v["coordinates"]}
+
+
+def _bbox(v: Any) -> list[float]:
+    if not isinstance(v, list) or len(v) != 4 or not all(
+            isinstance(x, (int, float)) and not isinstance(x, bool) for x in v):
+        raise ValueError("must be exactly four numbers [west, south, east, north]")
+    w, s, e, n = (float(x) for x in v)
+    if not (-90 <= s <= 90 and -90 <= n <= 90):
+        raise ValueError("latitudes must be within [-90, 90]")
+    if not (-180 <= w <= 180 and -180 <= e <= 180):
+        raise ValueError("longitudes must be within [-180, 180]")
+    if s > n:
+        raise ValueError("south must not be greater than north")
+    return [w, s, e, n]
+
+
+Uuid = Annotated[str, BeforeValidator(_uuid_str)]
+Color = Annotated[str, AfterValidator(_color)]
+Timestamp = Annotated[datetime, BeforeValidator(_datetime)]
+Geometry = Annotated[dict[str, Any], BeforeValidator(_geometry)]
+BBox = Annotated[list[float], BeforeValidator(_bbox)]
+Name = Annotated[str, Field(min_length=1, max_length=500)]
+Limit = Annotated[int, Field(ge=1, le=1000)]
+Offset = Annotated[int, Field(ge=0)]
+
+
+def bbox_of(geometry: dict[str, Any]) -> list[float]:
+    """The [west, south, east, north] envelope of a GeoJSON geometry."""
+    xs: list[float] = []
+    ys: list[float] = []
+
+    def walk(c: Any) -> None:
+        if c and isinstance(c[0], (int, float)):
+            xs.append(float(c[0]))
+            ys.append(float(c[1]))
+        else:
+            for x in c:
+                walk(x)
+
+    if geometry["type"] == "GeometryCollection":
+        for g in geometry["geometries"]:
+            walk(g["coordinates"])
+    else:
+        walk(geometry["coordinates"])
+    return [min(xs), min(ys), max(xs), max(ys)]
+
+
+def polygon_of(bbox: list[float]) -> dict[str, Any]:
+    w, s, e, n = bbox
+    return {"type": "Polygon", "coordinates": [[[w, s], [e, s], [e, n], [w, n], [w, s]]]}
+
+
+class Record(BaseModel):
+    """Open result model: documented fields plus whatever the record carries."""
+
+    model_config = ConfigDict(extra="allow")
+
+
+class OkResult(BaseModel):
+    ok: bool
+    id: str

@@ -1,0 +1,74 @@
+"""Service configuration from the environment (pydantic-settings)."""
+
+from __future__ import annotations
+
+import os
+from functools import cached_property
+from pathlib import Path
+from urllib.parse import urlparse, unquote
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PG_VARS = ("PGHOST", "PGPORT", "PGUSER", "PGPASSWORD", "PGDATABASE")
+
+
+class Settings(BaseSettings):
+    """All knobs of the service; every field maps to an environment variable."""
+
+    model_config = SettingsConfigDict(env_prefix="GEOPERA_", extra="ignore")
+
+    home: Path = Path(".geopera")
+    database_url: str | None = Field(default=None, validation_alias="DATABASE_URL")
+    # NOTE: signs download URLs; when unset a random per-home secret is generated and kept
+    # in $GEOPERA_HOME/signing-key (0600) so URLs survive restarts.
+    signing_secret: SecretStr | None = None
+    storage_dir: Path | None = None
+    max_body_bytes: int = 1_048_576
+    db_pool_max: int = 10
+    lifecycle_interval_seconds: float = 0  # 0 = the in-process lifecycle job is off
+    # Retention (free plan): active → expiring at retention - warning, → expired at retention,
+    # → deleted after the grace period. Paid plan: active → archived after archive_after_days.
+    free_retention_days: float = 30
+    expiry_warning_days: float = 7
+    expired_grace_days: float = 30
+    paid_archive_after_days: float = 365
+
+    @cached_property
+    def resolved_storage_dir(self) -> Path:
+        return (self.storage_dir or self.home / "storage").resolve()
+
+
+def external_pg_env(settings: Settings) -> dict[str, str] | None:
+    """PG* variables for a configured server, or None to use the embedded cluster."""
+    if settings.database_url:
+        u = urlparse(settings.database_url)
+        if u.scheme not in ("postgres", "postgresql"):
+            from geopera_stac_ext.errors import SetupError
+
+            raise SetupError("DATABASE_URL must be a postgresql:// URL")
+        return {
+            "PGHOST": u.hostname or "127.0.0.1",
+            "PGPORT": str(u.port or 5432),
+            "PGUSER": unquote(u.username or "postgres"),
+            "PGPASSWORD": unquote(u.password or ""),
+            "PGDATABASE": (u.path or "/postgres").lstrip("/") or "postgres",
+        }
+    if any(os.environ.get(v) for v in ("PGHOST", "PGDATABASE", "PGPORT")):
+        return {
+            "PGHOST": os.environ.get("PGHOST", "127.0.0.1"),
+            "PGPORT": os.environ.get("PGPORT", "5432"),
+            "PGUSER": os.environ.get("PGUSER", "postgres"),
+            "PGPASSWORD": os.environ.get("PGPASSWORD", ""),
+            "PGDATABASE": os.environ.get("PGDATABASE", "postgres"),
+        }
+    return None
+
+
+def dsn_from_env(env: dict[str, str]) -> str:
+    from urllib.parse import quote
+
+    return (
+        f"postgresql://{quote(env['PGUSER'])}:{quote(env['PGPASSWORD'])}@{env['PGHOST']}:"
+        f"{env['PGPORT']}/{quote(env['PGDATABASE'])}"
+    )
