@@ -1,0 +1,83 @@
+"""An item record plus its assets as a STAC 1.0.0 Feature (items.get_stac, format=stac, STAC API)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from geopera_stac_ext.records import MAPPED_PROPERTIES
+
+GEOJSON = "application/geo+json"
+JSON = "application/json"
+
+
+def stac_properties(record: dict[str, Any]) -> dict[str, Any]:
+    props = dict(record.get("properties") or {})
+    for rec_name, stac_name in MAPPED_PROPERTIES.items():
+        if record.get(rec_name) is not None:
+            props[stac_name] = record[rec_name]
+    props.setdefault("datetime", record.get("datetime"))
+    props["created"] = record.get("created_at")
+    props["updated"] = record.get("updated_at")
+    props["geopera:type"] = record.get("type")
+    props["geopera:lifecycle_state"] = record.get("lifecycle_state")
+    props["geopera:project_id"] = record.get("project_id")
+    if record.get("expires_at"):
+        props["geopera:expires_at"] = record["expires_at"]
+    return props
+
+
+def stac_assets(assets: list[dict[str, Any]]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for a in assets:
+        entry: dict[str, Any] = {"href": a["href"], "roles": list(a.get("roles") or [])}
+        if a.get("media_type"):
+            entry["type"] = a["media_type"]
+        if a.get("title"):
+            entry["title"] = a["title"]
+        if a.get("file_size_bytes") is not None:
+            entry["file:size"] = a["file_size_bytes"]
+        entry["geopera:asset_id"] = a["id"]
+        out[a["key"]] = entry
+    return out
+
+
+def stac_feature(record: dict[str, Any], assets: list[dict[str, Any]], base_url: str,
+                 *, derived_from: list[str] | tuple[str, ...] = ()) -> dict[str, Any]:
+    """A STAC Feature with absolute links under `base_url` (the STAC API's own paths).
+
+    An uncollected item has no `collection` field; its parent is the catalog root.
+    """
+    base = base_url.rstrip("/")
+    item_id = record["id"]
+    cid = record.get("collection_id")
+    links: list[dict[str, Any]] = [
+        {"rel": "root", "href": f"{base}/", "type": JSON},
+    ]
+    if cid:
+        links += [
+            {"rel": "self", "href": f"{base}/collections/{cid}/items/{item_id}", "type": GEOJSON},
+            {"rel": "parent", "href": f"{base}/collections/{cid}", "type": JSON},
+            {"rel": "collection", "href": f"{base}/collections/{cid}", "type": JSON},
+        ]
+    else:
+        links += [
+            {"rel": "self", "href": f"{base}/search?ids={item_id}", "type": GEOJSON},
+            {"rel": "parent", "href": f"{base}/", "type": JSON},
+        ]
+    for parent in derived_from:
+        links.append({"rel": "derived_from", "href": f"{base}/search?ids={parent}",
+                      "type": GEOJSON})
+    feature: dict[str, Any] = {
+        "type": "Feature",
+        "stac_version": "1.0.0",
+        "stac_extensions": [],
+        "id": item_id,
+        "geometry": record["geometry"],
+        "bbox": record["bbox"],
+        "properties": stac_properties(record),
+        "links": links,
+        "assets": stac_assets(assets),
+    }
+    if cid:
+        feature["collection"] = cid
+    return feature
