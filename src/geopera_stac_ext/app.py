@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import sys
 from collections.abc import Callable
 from contextlib import asynccontextmanager
 from datetime import datetime
@@ -30,6 +31,7 @@ from geopera_stac_ext.errors import GeoperaError
 from geopera_stac_ext.extension import OperationsExtension
 from geopera_stac_ext.problems import RequestContextMiddleware, install_handlers, problem_response
 from geopera_stac_ext.settings import Settings, external_pg_env
+from geopera_stac_ext.storage.routes import DownloadsExtension
 
 log = logging.getLogger(__name__)
 
@@ -81,7 +83,11 @@ def create_app(settings: Settings | None = None, *, pg_env: dict[str, str] | Non
         docs_url="/api.html",
         enabled_extensions=["query", "sort", "filter", "pagination", "fields"],
     )
-    extensions = Extensions(settings=stac_settings)
+    client_cls = stac_client_class()
+    # NOTE: the engine-backed client brings its own /queryables (filter extension client).
+    overrides = getattr(sys.modules.get(client_cls.__module__), "stac_extension_overrides",
+                        lambda: {})()
+    extensions = Extensions(settings=stac_settings, **overrides)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
@@ -96,9 +102,14 @@ def create_app(settings: Settings | None = None, *, pg_env: dict[str, str] | Non
             migrate(cluster.dsn)
         await open_pools(app, env, settings.db_pool_max)
         app.state.pg_env = env
+        from geopera_stac_ext.lifecycle.job import PeriodicRunner
+
+        app.state.lifecycle_runner = PeriodicRunner(
+            app, settings, settings.lifecycle_interval_seconds).start()
         try:
             yield
         finally:
+            await app.state.lifecycle_runner.stop()
             await close_pools(app)
             if cluster is not None:
                 cluster.stop()
@@ -109,7 +120,6 @@ def create_app(settings: Settings | None = None, *, pg_env: dict[str, str] | Non
         model_name="ItemCollectionUri", base_model=ItemCollectionUri,
         extensions=extensions.item_collection, request_type="GET",
     )
-    client_cls = stac_client_class()
     api = StacApi(
         app=FastAPI(
             openapi_url=stac_settings.openapi_url,
@@ -121,7 +131,8 @@ def create_app(settings: Settings | None = None, *, pg_env: dict[str, str] | Non
         ),
         router=APIRouter(),
         settings=stac_settings,
-        extensions=[*extensions.search, *extensions.item_collection, OperationsExtension()],
+        extensions=[*extensions.search, *extensions.item_collection, OperationsExtension(),
+                    DownloadsExtension()],
         client=client_cls(pgstac_search_model=post_model),  # type: ignore[arg-type]
         response_class=JSONResponse,
         items_get_request_model=items_get_model,

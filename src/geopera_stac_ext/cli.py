@@ -53,7 +53,8 @@ def run_db(env: dict[str, str], fn: Callable[[Any], Awaitable[Any]]) -> Any:
 
 
 def emit(obj: Any) -> None:
-    print(json.dumps(obj, default=str, indent=None))
+    # NOTE: flush: `serve --demo` keeps running, and a pipe reader needs the JSON now.
+    print(json.dumps(obj, default=str, indent=None), flush=True)
 
 
 def ensure_migrated(env: dict[str, str]) -> dict:
@@ -71,9 +72,28 @@ def cmd_migrate(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _interrupt(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
+    import signal
+
     import uvicorn
 
+    # NOTE: uvicorn shuts down gracefully on SIGINT/SIGTERM and then re-raises the signal with
+    # the previous handler. Python's default SIGTERM handler kills the process on the spot, so
+    # `finally` blocks (stopping the embedded cluster) would never run: turn it into an
+    # interrupt, like SIGINT, so `database()` stops the cluster it started.
+    signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        return _serve(args, settings, uvicorn)
+    except KeyboardInterrupt:
+        print("geopera-stac: stopped", file=sys.stderr)
+        return 0
+
+
+def _serve(args: argparse.Namespace, settings: Settings, uvicorn: Any) -> int:
     with database(settings) as env:
         ensure_migrated(env)
         if args.demo:

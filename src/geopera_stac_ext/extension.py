@@ -132,6 +132,19 @@ class OperationsExtension(ApiExtension):
             if app.openapi_schema:
                 return app.openapi_schema
             schema = original()
+            # NOTE: FastAPI documents a 422 HTTPValidationError for every route with a body or
+            # query; this service answers bad input with a 400 problem instead (problems.py).
+            for path_item in schema.get("paths", {}).values():
+                for operation in path_item.values():
+                    responses = operation.get("responses", {})
+                    if responses.pop("422", None) is not None:
+                        responses.setdefault("400", {
+                            "description": "Invalid request",
+                            "content": {PROBLEM_JSON: {
+                                "schema": {"$ref": "#/components/schemas/Problem"}}}})
+            components = schema.setdefault("components", {}).setdefault("schemas", {})
+            for unused in ("HTTPValidationError", "ValidationError"):
+                components.pop(unused, None)
             schema.setdefault("components", {}).setdefault("schemas", {})["Problem"] = {
                 "type": "object",
                 "required": ["type", "title", "status", "detail", "instance", "code",

@@ -53,6 +53,8 @@ def describe_validation(errors: list[dict[str, Any]]) -> tuple[str, list[dict[st
         kind = e.get("type", "")
         if kind == "extra_forbidden":
             msg = "unknown field"
+        elif kind == "missing" and field == "body":
+            msg = "the request body must be a JSON object"
         elif kind == "missing":
             msg = "required field missing"
         elif kind in ("json_invalid", "json_type"):
@@ -60,7 +62,8 @@ def describe_validation(errors: list[dict[str, Any]]) -> tuple[str, list[dict[st
         elif kind in ("model_attributes_type", "dict_type", "model_type") and field in ("body", ""):
             field, msg = "body", "body must be a JSON object"
         else:
-            msg = e.get("msg", "invalid value")
+            # NOTE: pydantic prefixes errors raised by our validators with "Value error, ".
+            msg = str(e.get("msg", "invalid value")).removeprefix("Value error, ")
         items.append({"field": field, "message": msg})
     detail = "; ".join(f"{i['field']}: {i['message']}" for i in items) or "invalid request"
     return detail, items
@@ -73,6 +76,17 @@ def install_handlers(app: FastAPI) -> None:
         return problem_response(request, exc)
 
     async def on_validation(request: Request, exc: RequestValidationError) -> Response:
+        if request.url.path.startswith("/v1/op/"):
+            # NOTE: FastAPI validates the body before the op runs; the key is checked first
+            # (README: key → scope → target), so an anonymous caller gets 401, not 400s.
+            from geopera_stac_ext.auth.guard import authenticate
+            from geopera_stac_ext.db.pool import connection
+
+            try:
+                async with connection(request.app) as conn:
+                    await authenticate(conn, request.headers.get("authorization"))
+            except GeoperaError as err:
+                return problem_response(request, err)
         detail, items = describe_validation(list(exc.errors()))
         return problem_response(request, InvalidRequest(detail, extra={"errors": items}))
 
@@ -154,7 +168,11 @@ class RequestContextMiddleware:
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > self.max_body:
-                    raise PayloadTooLarge(f"request body exceeds {self.max_body} bytes")
+                    # NOTE: FastAPI turns any other exception raised while it reads the body
+                    # into a 400 "error parsing the body"; an HTTPException passes through and
+                    # on_http renders it as the 413 problem.
+                    raise StarletteHTTPException(
+                        413, f"request body exceeds {self.max_body} bytes")
             return message
 
         async def send_with_id(message: Message) -> None:

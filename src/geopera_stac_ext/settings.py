@@ -33,6 +33,20 @@ class Settings(BaseSettings):
     expiry_warning_days: float = 7
     expired_grace_days: float = 30
     paid_archive_after_days: float = 365
+    lifecycle_batch_size: int = 500
+    # Downloads (docs/downloads-lifecycle.md): per-asset grants per window, and the
+    # per-organization bandwidth breaker (bytes granted per sliding window), per plan.
+    asset_download_limit_free: int = 30
+    asset_download_limit_paid: int = 300
+    asset_download_window_seconds: float = 3600
+    egress_budget_bytes_free: int = 10 * 1024**3
+    egress_budget_bytes_paid: int = 1024**4
+    egress_window_seconds: float = 86400
+    # NOTE: absolute base of local signed URLs when an op runs outside HTTP (else the request's).
+    public_url: str | None = None
+    s3_endpoint_url: str | None = None  # e.g. a MinIO/moto server; credentials: AWS_* / boto3
+    s3_region: str = "us-east-1"
+    gcs_credentials_file: Path | None = None  # service-account JSON; else GOOGLE_APPLICATION_CREDENTIALS
 
     @cached_property
     def resolved_storage_dir(self) -> Path:

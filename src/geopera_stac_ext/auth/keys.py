@@ -24,9 +24,12 @@ def display_prefix(raw: str) -> str:
 
 
 def parse_scopes(text: str | None) -> list[str]:
-    if text is None or not text.strip():
+    if text is None:
         return list(DEFAULT_SCOPES)
     scopes = [s.strip() for s in text.replace(" ", ",").split(",") if s.strip()]
+    if not scopes:
+        # NOTE: an explicitly empty list must not silently become "all scopes".
+        raise ValueError(f"give at least one scope; valid: {', '.join(SCOPES)}")
     unknown = [s for s in scopes if s not in SCOPES]
     if unknown:
         raise ValueError(f"unknown scope(s) {', '.join(unknown)}; valid: {', '.join(SCOPES)}")

@@ -26,7 +26,12 @@ SERVER_PACKAGE = "postgresql-15"
 def _find_bindir() -> Path:
     """The newest PostgreSQL server bin dir that has initdb (PG_BINDIR overrides)."""
     if env := os.environ.get("PG_BINDIR"):
-        return Path(env)
+        if (Path(env) / "initdb").exists():
+            return Path(env)
+        raise SetupError(
+            f"PostgreSQL server binaries not found (no initdb in PG_BINDIR={env}); install them "
+            f"with `apt-get install -y {POSTGIS_PACKAGE}` (it pulls in {SERVER_PACKAGE})"
+        )
     candidates = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"), reverse=True)
     if candidates:
         return Path(candidates[0]).parent

@@ -7,7 +7,14 @@ from datetime import datetime, timezone
 from typing import Annotated, Any
 from uuid import UUID
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    WithJsonSchema,
+)
 
 COLOR_RE = re.compile(r"^#[0-9a-fA-F]{6}$")
 GEOMETRY_TYPES = {"Point", "MultiPoint", "LineString", "MultiLineString", "Polygon",
@@ -97,14 +104,17 @@ def _bbox(v: Any) -> list[float]:
     return [w, s, e, n]
 
 
-Uuid = Annotated[str, BeforeValidator(_uuid_str)]
-Color = Annotated[str, AfterValidator(_color)]
+Uuid = Annotated[str, BeforeValidator(_uuid_str),
+                 WithJsonSchema({"type": "string", "format": "uuid"})]
+Color = Annotated[str, AfterValidator(_color),
+                  WithJsonSchema({"type": "string", "pattern": COLOR_RE.pattern})]
 Timestamp = Annotated[datetime, BeforeValidator(_datetime)]
 Geometry = Annotated[dict[str, Any], BeforeValidator(_geometry)]
 BBox = Annotated[list[float], BeforeValidator(_bbox)]
 Name = Annotated[str, Field(min_length=1, max_length=500)]
-Limit = Annotated[int, Field(ge=1, le=1000)]
-Offset = Annotated[int, Field(ge=0)]
+# NOTE: strict: lax mode would take `true` as 1 and "7" as 7; a wrong type is a 400.
+Limit = Annotated[int, Field(ge=1, le=1000, strict=True)]
+Offset = Annotated[int, Field(ge=0, strict=True)]
 
 
 def bbox_of(geometry: dict[str, Any]) -> list[float]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from pydantic import Field
+from pydantic import Field, StrictBool, model_validator
 
 from geopera_stac_ext.errors import Forbidden, NotFound
 from geopera_stac_ext.models.common import Color, Name, Record, Uuid
@@ -20,7 +20,7 @@ class CollectionsCreateParams(Params):
     name: Name
     description: str | None = Field(default=None, max_length=10_000)
     color: Color | None = None
-    show_on_map: bool = True
+    show_on_map: StrictBool = True
     layer_order: int = Field(default=0, ge=-1_000_000, le=1_000_000)
 
 
@@ -105,3 +105,157 @@ async def collections_get(ctx: OpContext, p: CollectionsGetParams) -> dict[str, 
     if record is None or record["project_id"] != p.project_id:
         raise NotFound(f"collection {p.collection_id} not found in project {p.project_id}")
     return record
+
+
+COLLECTION_NOT_NULLABLE = ("name", "show_on_map", "layer_order")
+COLLECTION_MUTABLE = ("name", "description", "color", "show_on_map", "layer_order")
+
+
+class CollectionsUpdateParams(Params):
+    collection_id: Uuid
+    # NOTE: optional belongs-to-project guard, as collections.get: a mismatch is a 404.
+    project_id: Uuid | None = None
+    name: Name | None = None
+    description: str | None = Field(default=None, max_length=10_000)
+    color: Color | None = None
+    show_on_map: bool | None = None
+    layer_order: int | None = Field(default=None, ge=-1_000_000, le=1_000_000)
+
+    @model_validator(mode="after")
+    def _check(self) -> "CollectionsUpdateParams":
+        nulls = [f for f in COLLECTION_NOT_NULLABLE if self.given(f) and getattr(self, f) is None]
+        if nulls:
+            raise ValueError(f"{', '.join(nulls)} cannot be null (omit the field to keep it)")
+        if not set(COLLECTION_MUTABLE) & self.model_fields_set:
+            raise ValueError("nothing to update: send at least one of "
+                             + ", ".join(COLLECTION_MUTABLE))
+        return self
+
+
+class CollectionsDeleteParams(Params):
+    collection_id: Uuid
+    project_id: Uuid | None = None
+
+
+class CollectionDeleted(Record):
+    ok: bool
+    id: str
+    unlinked_items: int
+
+
+async def move_pgstac_rows(conn: Any, source: str, target: str) -> None:
+    """Move every pgstac row of collection `source` to collection `target`, set-based."""
+    bounds = await conn.fetchrow(
+        "SELECT min(datetime) AS d0, max(datetime) AS d1, min(end_datetime) AS e0,"
+        " max(end_datetime) AS e1, count(*) AS n FROM pgstac.items WHERE collection = $1",
+        source)
+    if not bounds["n"]:
+        return
+    # NOTE: dehydrated content only depends on the collection through its base item. When
+    # neither collection was ever re-based (no base_items rows) and their base items agree
+    # (ours always do: same stac_version, no item_assets), rows move verbatim: measured
+    # ~20x faster than re-hydrating and re-dehydrating each Feature in SQL.
+    verbatim = await conn.fetchval(
+        """
+        SELECT (SELECT base_item - 'collection' FROM pgstac.collections WHERE id = $1)
+             = (SELECT base_item - 'collection' FROM pgstac.collections WHERE id = $2)
+           AND NOT EXISTS (SELECT 1 FROM pgstac.base_items WHERE collection IN ($1, $2))
+           AND NOT EXISTS (SELECT 1 FROM pgstac.items
+                           WHERE collection = $1 AND content ? 'pgstac:base_item')
+        """,
+        source, target)
+    if verbatim:
+        await conn.execute(
+            "SELECT pgstac.check_partition($1, tstzrange($2, $3, '[]'), tstzrange($4, $5, '[]'))",
+            target, bounds["d0"], bounds["d1"], bounds["e0"], bounds["e1"])
+        await conn.execute(
+            """
+            INSERT INTO pgstac.items (id, collection, datetime, end_datetime, geometry, content,
+                                      private)
+            SELECT id, $2, datetime, end_datetime, geometry, content, private
+            FROM pgstac.items WHERE collection = $1
+            """,
+            source, target)
+    else:
+        await conn.execute(
+            """
+            INSERT INTO pgstac.items_staging (content)
+            SELECT pgstac.content_hydrate(p) || jsonb_build_object('collection', $2::text)
+            FROM pgstac.items p WHERE p.collection = $1
+            """,
+            source, target)
+    await conn.execute("DELETE FROM pgstac.items WHERE collection = $1", source)
+
+
+async def _addressed_collection(ctx: OpContext, scope: str, collection_id: str,
+                                project_id: str | None, level: str) -> dict[str, Any]:
+    """Scope (403) → collection live and in the named project (404) → role for `level` (403)."""
+    ctx.require_scope(scope)
+    record = await fetch_collection(ctx.conn, collection_id)
+    if record is None or (project_id is not None and record["project_id"] != project_id):
+        where = f" in project {project_id}" if project_id else ""
+        raise NotFound(f"collection {collection_id} not found{where}")
+    await ctx.authorize(scope, record["project_id"], level)
+    return record
+
+
+@op("collections.update", params=CollectionsUpdateParams, result=CollectionRecord,
+    side_effect="compute", scope="collections:write",
+    purpose="Update a collection's metadata.", errors=(Forbidden, NotFound))
+async def collections_update(ctx: OpContext, p: CollectionsUpdateParams) -> dict[str, Any]:
+    record = await _addressed_collection(ctx, "collections:write", p.collection_id,
+                                         p.project_id, "write")
+    locked = await fetch_collection(ctx.conn, p.collection_id, for_update=True)
+    if locked is None:
+        raise NotFound(f"collection {p.collection_id} not found")
+    changes = {f: getattr(p, f) for f in COLLECTION_MUTABLE if p.given(f)}
+    merged = {**locked, **changes}
+    await ctx.conn.execute(
+        """
+        UPDATE geopera.collections SET name = $2, description = $3, color = $4,
+               show_on_map = $5, layer_order = $6, updated_at = $7
+        WHERE id = $1
+        """,
+        p.collection_id, merged["name"], merged["description"], merged["color"],
+        merged["show_on_map"], merged["layer_order"], ctx.now())
+    if "name" in changes or "description" in changes:
+        await ctx.conn.execute(
+            "SELECT pgstac.update_collection($1::text::jsonb)",
+            dumps(stac_collection(p.collection_id, merged["name"], merged["description"])))
+    await ctx.audit(p.collection_id, record["project_id"])
+    return await fetch_collection(ctx.conn, p.collection_id)  # type: ignore[return-value]
+
+
+@op("collections.delete", params=CollectionsDeleteParams, result=CollectionDeleted,
+    side_effect="destructive", scope="collections:write",
+    purpose="Soft-delete a collection (unlinks its items).", errors=(Forbidden, NotFound))
+async def collections_delete(ctx: OpContext, p: CollectionsDeleteParams) -> dict[str, Any]:
+    record = await _addressed_collection(ctx, "collections:write", p.collection_id,
+                                         p.project_id, "admin")
+    # NOTE: FOR UPDATE waits for items.create/update holding FOR SHARE on it (moving an item
+    # in), then re-checks deleted_at: a concurrent second delete gets 404 here.
+    if await fetch_collection(ctx.conn, p.collection_id, for_update=True) is None:
+        raise NotFound(f"collection {p.collection_id} not found")
+    now = ctx.now()
+    inbox = await ctx.conn.fetchval(
+        "SELECT inbox_collection FROM geopera.projects WHERE id = $1", record["project_id"])
+    # NOTE: lock every item of the collection in one statement, before touching pgstac, so an
+    # items.update moving one of them out cannot interleave with the set-based move below.
+    await ctx.conn.execute(
+        "SELECT 1 FROM geopera.items WHERE collection_id = $1 ORDER BY id FOR UPDATE",
+        p.collection_id)
+    await move_pgstac_rows(ctx.conn, p.collection_id, inbox)
+    unlinked = await ctx.conn.fetchval(
+        """
+        WITH moved AS (
+            UPDATE geopera.items SET collection_id = NULL, pgstac_collection = $2, updated_at = $3
+            WHERE collection_id = $1 RETURNING deleted_at
+        ) SELECT count(*) FILTER (WHERE deleted_at IS NULL) FROM moved
+        """,
+        p.collection_id, inbox, now)
+    await ctx.conn.execute("SELECT pgstac.delete_collection($1)", p.collection_id)
+    await ctx.conn.execute(
+        "UPDATE geopera.collections SET deleted_at = $2, updated_at = $2 WHERE id = $1",
+        p.collection_id, now)
+    await ctx.audit(p.collection_id, record["project_id"])
+    return {"ok": True, "id": p.collection_id, "unlinked_items": unlinked}

@@ -1,0 +1,92 @@
+#!/usr/bin/env python3
+"""Time collections.delete unlinking N items (set-based partition move) and single item moves."""
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import psycopg
+
+REPO = Path(__file__).resolve().parents[2]
+GEN = REPO.parent / "shared" / "bench" / "gen_items.py"
+sys.path.insert(0, str(REPO / "src"))
+from geopera_stac_ext import tenancy  # noqa: E402
+from geopera_stac_ext.auth.guard import Principal  # noqa: E402
+from geopera_stac_ext.cli import run_db  # noqa: E402
+from geopera_stac_ext.db.embedded import EmbeddedCluster  # noqa: E402
+from geopera_stac_ext.db.migrate import migrate  # noqa: E402
+from geopera_stac_ext.demo import run_op  # noqa: E402
+from geopera_stac_ext.loader import load_file  # noqa: E402
+from geopera_stac_ext.settings import Settings, dsn_from_env  # noqa: E402
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--items", type=int, default=5000)
+    ap.add_argument("--moves", type=int, default=200)
+    a = ap.parse_args()
+    work = Path(tempfile.mkdtemp(prefix="geopera-opsbench-", dir="/tmp"))
+    os.chmod(work, 0o755)
+    items = work / "items.ndjson"
+    subprocess.run([sys.executable, str(GEN), "--items", str(a.items), "--collections", "1",
+                    "--out-items", str(items), "--out-collections", str(work / "c.ndjson")],
+                   check=True)
+    cluster = EmbeddedCluster(work / "home", durable=False).start()
+    settings = Settings(home=work / "home")
+    try:
+        with psycopg.connect(cluster.dsn, autocommit=True) as conn:
+            conn.execute("CREATE DATABASE bench")
+        env = cluster.env("bench")
+        migrate(dsn_from_env(env))
+
+        async def setup(conn):
+            org = await tenancy.create_org(conn, "Bench", "free")
+            project = (await tenancy.create_project(conn, "Bench", org["id"]))["id"]
+            user = await tenancy.create_user(conn, "bench@example.com")
+            await tenancy.grant(conn, user["id"], "owner", project_id=project)
+            key = await tenancy.create_key(conn, user["id"])
+            return project, Principal(user_id=user["id"], key_id=key["id"],
+                                      scopes=frozenset(key["scopes"]))
+        project, principal = run_db(env, setup)
+        with psycopg.connect(dsn_from_env(env), options="-c search_path=pgstac,public") as c:
+            load_file(c, settings, items, project, report=lambda m: None)
+
+        async def measure(conn):
+            cols = await run_op(conn, settings, principal, "collections.list", project_id=project)
+            [col] = cols
+            other = await run_op(conn, settings, principal, "collections.create",
+                                 project_id=project, name="target")
+            ids = [r["id"] for r in await conn.fetch(
+                "SELECT id::text FROM geopera.items LIMIT $1", a.moves)]
+            t = time.perf_counter()
+            for i in ids:
+                await run_op(conn, settings, principal, "items.update", item_id=i,
+                             collection_id=other["id"])
+            move_ms = (time.perf_counter() - t) * 1000 / len(ids)
+            remaining = col["item_count"] - len(ids)
+            t = time.perf_counter()
+            out = await run_op(conn, settings, principal, "collections.delete",
+                               collection_id=col["id"])
+            delete_s = time.perf_counter() - t
+            assert out["unlinked_items"] == remaining, out
+            broken = await conn.fetchval(
+                "SELECT count(*) FROM geopera.items i LEFT JOIN pgstac.items p"
+                " ON p.id = i.id::text AND p.collection = i.pgstac_collection WHERE p.id IS NULL")
+            assert broken == 0
+            return {"items_in_collection": remaining, "collections_delete_s": round(delete_s, 3),
+                    "unlinked_per_s": round(remaining / delete_s),
+                    "items_update_move_ms": round(move_ms, 2)}
+        print(json.dumps(run_db(env, measure)))
+    finally:
+        cluster.stop()
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

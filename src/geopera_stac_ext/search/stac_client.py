@@ -1,0 +1,308 @@
+"""The STAC API front door: stac-fastapi's CoreCrudClient routed through the search engine and guard."""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+import attr
+import orjson
+from fastapi import Request
+from stac_fastapi.extensions.filter.client import AsyncBaseFiltersClient
+from stac_fastapi.pgstac.core import CoreCrudClient
+from stac_fastapi.pgstac.utils import filter_fields
+from stac_fastapi.types.requests import get_base_url
+
+from geopera_stac_ext.auth.guard import require_scope
+from geopera_stac_ext.db.pool import connection
+from geopera_stac_ext.errors import InvalidRequest, NotFound, Unauthenticated
+from geopera_stac_ext.search.engine import (
+    MAX_LIMIT,
+    SORTABLE,
+    SearchRequest,
+    Visibility,
+    run_search,
+    stac_features,
+    user_visibility,
+)
+
+GEOJSON = "application/geo+json"
+JSON = "application/json"
+TOKEN_PREFIX = "offset:"
+QUERYABLES_REL = "http://www.opengis.net/def/rel/ogc/1.0/queryables"
+
+
+def _principal(request: Request) -> Any:
+    principal = getattr(request.state, "principal", None)
+    if principal is None:  # NOTE: StacAuthMiddleware always sets it; never serve anonymously.
+        raise Unauthenticated("missing Authorization header; send `Authorization: Bearer gpra_…`")
+    return principal
+
+
+async def _visibility(conn: Any, request: Request) -> Visibility:
+    principal = _principal(request)
+    require_scope(principal, "items:read")
+    return await user_visibility(conn, principal.user_id)
+
+
+def parse_token(token: str | None) -> int:
+    """Paging tokens are `offset:N`: they carry a position, never an item id or a guard."""
+    if not token:
+        return 0
+    raw = token.split(":", 1)[1] if token.startswith("next:") else token
+    if not raw.startswith(TOKEN_PREFIX) or not raw[len(TOKEN_PREFIX):].isdigit():
+        raise InvalidRequest(f"token: {token[:60]!r} is not a paging token of this API "
+                             "(follow the `next` link)")
+    return int(raw[len(TOKEN_PREFIX):])
+
+
+def _with_params(url: str, updates: dict[str, str]) -> str:
+    parts = urlsplit(url)
+    query = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True)
+             if k not in updates and k != "conf"]
+    query += list(updates.items())
+    return urlunsplit(parts._replace(query=urlencode(query)))
+
+
+def _fields(value: Any) -> tuple[set[str], set[str]]:
+    """The fields extension as (include, exclude), from a GET list or a POST object."""
+    if value is None:
+        return set(), set()
+    if isinstance(value, list):
+        inc = {f.lstrip("+") for f in value if f and not f.startswith("-")}
+        exc = {f[1:] for f in value if f.startswith("-")}
+        return inc, exc - inc
+    return set(value.include or ()), set(value.exclude or ()) - set(value.include or ())
+
+
+def _collection_doc(row: Any, base: str) -> dict[str, Any]:
+    doc = dict(row["content"])
+    cid = str(row["id"])
+    doc.update({"id": cid, "title": row["name"], "type": "Collection"})
+    doc["description"] = row["description"] or row["name"]
+    doc.setdefault("stac_version", "1.0.0")
+    doc.setdefault("license", "proprietary")
+    doc["links"] = [
+        {"rel": "self", "type": JSON, "href": f"{base}/collections/{cid}"},
+        {"rel": "parent", "type": JSON, "href": f"{base}/"},
+        {"rel": "root", "type": JSON, "href": f"{base}/"},
+        {"rel": "items", "type": GEOJSON, "href": f"{base}/collections/{cid}/items"},
+        {"rel": QUERYABLES_REL, "type": "application/schema+json",
+         "href": f"{base}/collections/{cid}/queryables"},
+    ]
+    doc["geopera:project_id"] = str(row["project_id"])
+    return doc
+
+
+COLLECTION_SQL = """
+    SELECT c.id, c.project_id, c.name, c.description, pc.content
+    FROM geopera.collections c JOIN pgstac.collections pc ON pc.id = c.id::text
+    WHERE c.project_id = ANY($1::uuid[]) AND c.deleted_at IS NULL
+"""
+
+
+@attr.s
+class GeoperaStacClient(CoreCrudClient):
+    """Every read goes through the engine with the caller's visibility; `conf` is ignored."""
+
+    async def all_collections(self, request: Request, **kwargs: Any) -> dict[str, Any]:
+        base = get_base_url(request).rstrip("/")
+        async with connection(request.app) as conn:
+            vis = await _visibility(conn, request)
+            rows = await conn.fetch(
+                COLLECTION_SQL + " ORDER BY c.layer_order, c.created_at, c.id",
+                list(vis.project_ids)) if not vis.empty else []
+        cols = [_collection_doc(r, base) for r in rows]
+        return {
+            "collections": cols,
+            "links": [{"rel": "root", "type": JSON, "href": f"{base}/"},
+                      {"rel": "parent", "type": JSON, "href": f"{base}/"},
+                      {"rel": "self", "type": JSON, "href": f"{base}/collections"}],
+            "numberMatched": len(cols), "numberReturned": len(cols),
+        }
+
+    async def _collection(self, conn: Any, request: Request, collection_id: str,
+                          vis: Visibility) -> dict[str, Any]:
+        row = None
+        if not vis.empty:
+            row = await conn.fetchrow(COLLECTION_SQL + " AND c.id::text = $2",
+                                      list(vis.project_ids), collection_id)
+        if row is None:
+            # NOTE: the same answer for missing, deleted, inbox and other tenants' collections.
+            raise NotFound(f"collection {collection_id} not found")
+        return _collection_doc(row, get_base_url(request).rstrip("/"))
+
+    async def get_collection(self, collection_id: str, request: Request,
+                             **kwargs: Any) -> dict[str, Any]:
+        async with connection(request.app) as conn:
+            vis = await _visibility(conn, request)
+            return await self._collection(conn, request, collection_id, vis)
+
+    async def _search(self, request: Request, req: SearchRequest, *, collection_id: str | None,
+                      fields: Any, next_body: dict[str, Any] | None) -> dict[str, Any]:
+        base = get_base_url(request).rstrip("/")
+        async with connection(request.app) as conn:
+            vis = await _visibility(conn, request)
+            if collection_id is not None:
+                await self._collection(conn, request, collection_id, vis)
+            result = await run_search(conn, req, vis)
+            features = await stac_features(conn, result.records, base)
+        include, exclude = _fields(fields)
+        if include or exclude:
+            features = [filter_fields(f, include, exclude) for f in features]  # type: ignore
+        self_url = str(request.url)
+        links: list[dict[str, Any]] = [
+            {"rel": "root", "type": JSON, "href": f"{base}/"},
+            {"rel": "self", "type": GEOJSON, "href": self_url},
+        ]
+        if collection_id is not None:
+            links.append({"rel": "collection", "type": JSON,
+                          "href": f"{base}/collections/{collection_id}"})
+            links.append({"rel": "parent", "type": JSON,
+                          "href": f"{base}/collections/{collection_id}"})
+        nxt = req.offset + len(features)
+        if features and nxt < result.total:
+            token = f"{TOKEN_PREFIX}{nxt}"
+            if next_body is None:
+                links.append({"rel": "next", "type": GEOJSON, "method": "GET",
+                              "href": _with_params(self_url, {"token": token})})
+            else:
+                links.append({"rel": "next", "type": GEOJSON, "method": "POST",
+                              "href": self_url, "body": {**next_body, "token": token}})
+        return {"type": "FeatureCollection", "features": features, "links": links,
+                "numberMatched": result.total, "numberReturned": len(features)}
+
+    @staticmethod
+    def _request(*, collections: Any = None, ids: Any = None, bbox: Any = None,
+                 intersects: Any = None, datetime: Any = None, limit: Any = None,
+                 query: Any = None, filter_expr: Any = None, filter_lang: Any = None,
+                 sortby: Any = None, token: Any = None) -> SearchRequest:
+        if isinstance(intersects, str):
+            try:
+                intersects = orjson.loads(intersects)
+            except orjson.JSONDecodeError:
+                raise InvalidRequest("intersects: not valid GeoJSON") from None
+        if hasattr(intersects, "model_dump_json"):
+            intersects = orjson.loads(intersects.model_dump_json(exclude_none=True))
+            intersects.pop("bbox", None)
+        if bbox is not None:
+            bbox = list(bbox)
+            if len(bbox) == 6:
+                # NOTE: STAC allows a 3D bbox; footprints are 2D, so the heights are dropped.
+                bbox = [bbox[0], bbox[1], bbox[3], bbox[4]]
+        if isinstance(sortby, list):
+            sortby = [s if isinstance(s, str) else
+                      {"field": s.field, "direction": getattr(s.direction, "value", s.direction)}
+                      for s in sortby]
+        # NOTE: STAC clients may ask for more than the maximum; the STAC API spec says serve
+        # the maximum rather than fail (the op API, by contrast, rejects limit > 1000).
+        return SearchRequest.parse(
+            bbox=bbox, intersects=intersects, datetime=datetime, ids=ids,
+            collections=collections, query=query, filter=filter_expr,
+            filter_lang=filter_lang, sortby=sortby,
+            limit=10 if limit is None else limit, offset=parse_token(token),
+            max_limit=MAX_LIMIT, clamp_limit=True,
+        )
+
+    async def item_collection(self, collection_id: str, request: Request, bbox: Any = None,
+                              datetime: Any = None, limit: int | None = None, query: Any = None,
+                              fields: Any = None, sortby: Any = None, filter_expr: Any = None,
+                              filter_lang: Any = None, token: str | None = None,
+                              **kwargs: Any) -> Any:
+        req = self._request(collections=[collection_id], bbox=bbox, datetime=datetime,
+                            limit=limit, query=query, filter_expr=filter_expr,
+                            filter_lang=filter_lang, sortby=sortby, token=token)
+        return await self._search(request, req, collection_id=collection_id, fields=fields,
+                                  next_body=None)
+
+    async def get_item(self, item_id: str, collection_id: str, request: Request,
+                       **kwargs: Any) -> dict[str, Any]:
+        req = SearchRequest.parse(ids=[item_id], collections=[collection_id], limit=1)
+        fc = await self._search(request, req, collection_id=collection_id, fields=None,
+                                next_body=None)
+        if not fc["features"]:
+            raise NotFound(f"item {item_id} not found in collection {collection_id}")
+        return fc["features"][0]
+
+    async def get_search(self, request: Request, collections: Any = None, ids: Any = None,
+                         bbox: Any = None, intersects: Any = None, datetime: Any = None,
+                         limit: int | None = None, query: Any = None, fields: Any = None,
+                         sortby: Any = None, filter_expr: Any = None, filter_lang: Any = None,
+                         token: str | None = None, **kwargs: Any) -> Any:
+        req = self._request(collections=collections, ids=ids, bbox=bbox, intersects=intersects,
+                            datetime=datetime, limit=limit, query=query,
+                            filter_expr=filter_expr, filter_lang=filter_lang, sortby=sortby,
+                            token=token)
+        return await self._search(request, req, collection_id=None, fields=fields,
+                                  next_body=None)
+
+    async def post_search(self, search_request: Any, request: Request, **kwargs: Any) -> Any:
+        # NOTE: the caller's `conf` is dropped: it tunes pgstac's own search, which we never run.
+        filt = getattr(search_request, "filter_expr", None) or getattr(search_request, "filter",
+                                                                       None)
+        lang = getattr(search_request, "filter_lang", None)
+        req = self._request(
+            collections=search_request.collections, ids=search_request.ids,
+            bbox=search_request.bbox, intersects=search_request.intersects,
+            datetime=search_request.datetime, limit=search_request.limit,
+            query=getattr(search_request, "query", None), filter_expr=filt, filter_lang=lang,
+            sortby=getattr(search_request, "sortby", None),
+            token=getattr(search_request, "token", None))
+        try:
+            body = await request.json()
+        except ValueError:
+            body = {}
+        body = {k: v for k, v in (body or {}).items() if k not in ("conf", "token")}
+        return await self._search(request, req, collection_id=None,
+                                  fields=getattr(search_request, "fields", None), next_body=body)
+
+
+QUERYABLE_PROPS: dict[str, dict[str, Any]] = {
+    "id": {"title": "Item ID", "type": "string"},
+    "collection": {"title": "Collection ID", "type": "string"},
+    "geometry": {"title": "Footprint", "$ref": "https://geojson.org/schema/Geometry.json"},
+    "datetime": {"title": "Acquired", "type": "string", "format": "date-time"},
+    "eo:cloud_cover": {"title": "Cloud cover (%) — also `cloud_cover`", "type": "number",
+                       "minimum": 0, "maximum": 100},
+    "gsd": {"title": "Ground sample distance (m)", "type": "number"},
+    "title": {"title": "Name — also `name`", "type": "string"},
+    "geopera:type": {"title": "Item type — also `type`", "type": "string"},
+    "geopera:lifecycle_state": {"title": "Lifecycle state — also `lifecycle_state`",
+                                "type": "string",
+                                "enum": ["active", "expiring", "expired", "archived"]},
+    "geopera:project_id": {"title": "Project — also `project_id`", "type": "string"},
+    "created": {"title": "Created — also `created_at`", "type": "string", "format": "date-time"},
+    "updated": {"title": "Updated — also `updated_at`", "type": "string", "format": "date-time"},
+}
+
+
+class GeoperaFiltersClient(AsyncBaseFiltersClient):
+    """/queryables: the fields the engine understands (other properties are matched as JSON)."""
+
+    async def get_queryables(self, request: Request, collection_id: str | None = None,
+                             **kwargs: Any) -> dict[str, Any]:
+        if collection_id is not None:
+            async with connection(request.app) as conn:
+                vis = await _visibility(conn, request)
+                await GeoperaStacClient()._collection(conn, request, collection_id, vis)
+        return {
+            "$schema": "https://json-schema.org/draft/2019-09/schema",
+            "$id": str(request.url),
+            "type": "object",
+            "title": "Queryables",
+            "description": "Sortable fields: " + ", ".join(sorted(SORTABLE)),
+            "properties": QUERYABLE_PROPS,
+            "additionalProperties": True,
+        }
+
+
+def stac_extension_overrides() -> dict[str, Any]:
+    """Extensions(...) overrides create_app() applies: /queryables through our client."""
+    from stac_fastapi.extensions import ItemCollectionFilterExtension, SearchFilterExtension
+
+    return {"search_map": {"filter": SearchFilterExtension(client=GeoperaFiltersClient())},
+            "item_collection_map": {
+                "filter": ItemCollectionFilterExtension(client=GeoperaFiltersClient())}}
+
+
+__all__ = ["GeoperaStacClient", "GeoperaFiltersClient", "parse_token", "stac_extension_overrides"]

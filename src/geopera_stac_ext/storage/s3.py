@@ -1,0 +1,46 @@
+"""Presigned S3 GET URLs (boto3, SigV4) for s3:// asset hrefs."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Any
+from urllib.parse import urlparse
+
+from geopera_stac_ext.errors import InvalidRequest, ServiceUnavailable
+
+
+@lru_cache(maxsize=8)
+def _client(endpoint_url: str | None, region: str) -> Any:
+    import boto3
+    from botocore.config import Config
+
+    # NOTE: path-style addressing works with any S3-protocol server (MinIO, moto, Ceph) and
+    # with AWS; presigning is local computation, so no request leaves the machine here.
+    # NOTE: an own Session, not boto3's process-global default one that caches credentials.
+    return boto3.session.Session().client(
+        "s3", endpoint_url=endpoint_url, region_name=region,
+        config=Config(signature_version="s3v4", s3={"addressing_style": "path"}))
+
+
+def split(href: str) -> tuple[str, str]:
+    u = urlparse(href)
+    key = u.path.lstrip("/")
+    if u.scheme != "s3" or not u.netloc or not key:
+        raise InvalidRequest(f"asset href {href!r} is not an s3://bucket/key URL")
+    return u.netloc, key
+
+
+def presign(settings: Any, href: str, ttl: int) -> str:
+    """A GET URL for the object, valid `ttl` seconds."""
+    from botocore.exceptions import BotoCoreError, NoCredentialsError
+
+    bucket, key = split(href)
+    try:
+        return _client(settings.s3_endpoint_url, settings.s3_region).generate_presigned_url(
+            "get_object", Params={"Bucket": bucket, "Key": key}, ExpiresIn=ttl)
+    except NoCredentialsError:
+        raise ServiceUnavailable("S3 credentials are not configured on the server "
+                                 "(AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY or a profile)"
+                                 ) from None
+    except BotoCoreError as e:
+        raise ServiceUnavailable(f"cannot sign the S3 URL: {type(e).__name__}") from None

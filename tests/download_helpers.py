@@ -1,0 +1,33 @@
+"""Helpers shared by the download and lifecycle tests: items with real local-storage files."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from typing import Any
+
+from conftest import create_item, op
+
+COG = "image/tiff; application=geotiff; profile=cloud-optimized"
+
+
+def local_item(client, db, settings, actor, project_id: str, data: bytes | None = None,
+               **kw: Any) -> tuple[dict[str, Any], str, bytes]:
+    """An item whose `data` asset is a real file in the storage root: (item, asset id, bytes)."""
+    data = os.urandom(5000) if data is None else data
+    rel = f"scenes/{uuid.uuid4().hex}.tif"
+    path = settings.resolved_storage_dir / rel
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(data)
+    item = create_item(client, actor, project_id, assets=[
+        {"key": "data", "href": rel, "media_type": COG, "file_size_bytes": len(data),
+         "roles": ["data"]}], **kw)
+    asset_id = db(lambda c: c.fetchval(
+        "SELECT id::text FROM geopera.assets WHERE item_id = $1 AND key = 'data'", item["id"]))
+    return item, asset_id, data
+
+
+def download(client, actor, item_id: str, asset_id: str):
+    return op(client, "items.asset.download", actor, item_id=item_id, asset_id=asset_id)
+
+
