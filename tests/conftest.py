@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 import os
 import shutil
+import signal
 import socket
 import tempfile
 import threading
@@ -41,8 +42,15 @@ def _fail_on_error_logs(caplog: pytest.LogCaptureFixture) -> Iterator[None]:
     assert not errors, "service logged errors: " + "; ".join(r.getMessage() for r in errors)
 
 
+def _sigterm_as_interrupt(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt("SIGTERM")
+
+
 @pytest.fixture(scope="session")
 def pg_cluster() -> Iterator[EmbeddedCluster]:
+    # NOTE: a killed run (CI timeout, `timeout`) would otherwise leave its cluster running.
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, _sigterm_as_interrupt)
     home = Path(tempfile.mkdtemp(prefix="geopera-test-", dir="/tmp"))
     os.chmod(home, 0o755)
     cluster = EmbeddedCluster(home, durable=False).start()

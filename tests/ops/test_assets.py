@@ -17,7 +17,8 @@ def _assets(client, actor, item_id):
 
 def _ledger_sum(db):
     async def q(conn):
-        return await conn.fetchval("SELECT coalesce(sum(delta_bytes), 0) FROM geopera.storage_ledger")
+        return await conn.fetchval(
+            "SELECT coalesce(sum(delta_bytes), 0) FROM geopera.storage_ledger")
     return db(q)
 
 

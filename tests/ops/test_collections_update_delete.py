@@ -36,6 +36,7 @@ def test_null_clears_and_omission_keeps(client, world, field, initial):
     col = create_collection(client, owner, world.project_a1, **{field: initial})
     kept = ok(op(client, "collections.update", owner, collection_id=col["id"], layer_order=3))
     assert kept[field] == initial and kept["layer_order"] == 3
+    assert kept["name"] == "Survey" and kept["show_on_map"] is True
     cleared = ok(op(client, "collections.update", owner, collection_id=col["id"],
                     **{field: None}))
     assert cleared[field] is None

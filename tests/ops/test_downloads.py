@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import uuid
 from datetime import timedelta
@@ -32,7 +33,9 @@ def scene(client, db, settings, world):
 # ------------------------------------------------------------------ success and the URL
 
 
-def test_grant_returns_exactly_the_contract_and_url_serves_exact_bytes(client, db, scene, world):
+def test_grant_returns_exactly_the_contract_and_url_serves_exact_bytes(client, db, scene, world,
+                                                                     caplog):
+    caplog.set_level(logging.DEBUG)
     item, asset_id, data = scene
     body = ok(download(client, world["viewer"], item["id"], asset_id))
     assert set(body) == {"url", "expires_in_seconds", "asset_id", "size_bytes", "media_type"}
@@ -47,6 +50,8 @@ def test_grant_returns_exactly_the_contract_and_url_serves_exact_bytes(client, d
     assert got.headers["content-type"] == COG
     assert got.headers["content-length"] == str(len(data))
     assert got.headers["accept-ranges"] == "bytes"
+    assert caplog.records, "the access log should have been captured"
+    assert "test-signing-secret" not in caplog.text + body["url"]
 
 
 def test_every_grant_writes_one_egress_ledger_row(client, db, scene, world):

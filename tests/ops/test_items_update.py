@@ -25,7 +25,11 @@ def test_update_changes_only_given_fields(client, world):
     assert got["description"] == "raw"
     assert got["cloud_cover"] == 4.1 and got["gsd"] == 0.5
     assert got["properties"] == {"platform": "aerial-a"}
+    for k in ("geometry", "bbox", "datetime", "lifecycle_state", "collection_id", "type"):
+        assert got[k] == item[k], k
     assert _get(client, owner, item["id"])["name"] == "Field 12 — corrected"
+    other = ok(op(client, "items.update", owner, item_id=item["id"], description="new"))["item"]
+    assert other["name"] == "Field 12 — corrected" and other["description"] == "new"
 
 
 # Every mutable field that may be cleared: explicit null clears it, omission keeps it.

@@ -83,7 +83,7 @@ def test_bad_lines_are_reported_with_line_numbers(client, world, db_env, tmp_pat
     del no_data["assets"]["data"]
     bad_geom = orjson.loads(good[2])
     bad_geom["geometry"] = {"type": "Polygon", "coordinates": [[[500, 0], [1, 1]]]}
-    bad_props = dict(orjson.loads(good[1]), properties=[])
+    bad_props = dict(orjson.loads(good[1]), properties=["x"])
     bad_col = dict(orjson.loads(good[2]), collection="")
     bad = tmp_path / "mixed.ndjson"
     bad.write_text("\n".join([good[0], "{not json", orjson.dumps(no_data).decode(),

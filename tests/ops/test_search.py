@@ -184,3 +184,14 @@ def test_items_search_like_with_trailing_escape_is_not_a_500(client, world):
     resp = op(client, "items.search", world["editor"], project_id=world.project_a1,
               filter={"op": "like", "args": [{"property": "title"}, "abc\\"]})
     assert resp.status_code in (200, 400), resp.text
+
+
+def test_items_search_format_stac_base_url(client, world):
+    ed, a1 = world["editor"], world.project_a1
+    item = create_item(client, ed, a1)
+    fc = search(client, ed, project_id=a1, format="stac", base_url="https://cat.example.com")
+    self_link = next(link for link in fc["features"][0]["links"] if link["rel"] == "self")
+    assert self_link["href"] == f"https://cat.example.com/search?ids={item['id']}"
+    body = problem(op(client, "items.search", ed, project_id=a1, format="stac",
+                      base_url="ftp://cat.example.com"), 400)
+    assert "base_url" in body["detail"]

@@ -71,11 +71,11 @@ def _request(p: ItemsSearchOrgParams) -> SearchRequest:
 
 async def _respond(ctx: OpContext, p: ItemsSearchOrgParams, req: SearchRequest,
                    vis: Any) -> dict[str, Any]:
+    if p.base_url and not p.base_url.startswith(("http://", "https://")):
+        raise InvalidRequest("base_url: must be an absolute http(s) URL")
     result = await run_search(ctx.conn, req, vis)
     if p.format == "stac":
         base = p.base_url or (str(ctx.request.base_url) if ctx.request else "")
-        if p.base_url and not p.base_url.startswith(("http://", "https://")):
-            raise InvalidRequest("base_url: must be an absolute http(s) URL")
         features = await stac_features(ctx.conn, result.records, base)
     else:
         features = [record_feature(r) for r in result.records]
