@@ -244,9 +244,13 @@ def _free_port() -> int:
 
 
 @pytest.fixture
-def live_server(app) -> Iterator[str]:
-    """The app served by a real uvicorn on loopback, for HTTP clients (geopera, pystac-client)."""
+def live_server(settings: Settings, db_env: dict[str, str], clock: Clock) -> Iterator[str]:
+    """The service served by a real uvicorn on loopback, for HTTP clients (geopera,
+    pystac-client). NOTE: its own app instance (same database), so a test may also use
+    `client` without two event loops sharing one set of pools."""
     import uvicorn
+
+    app = create_app(settings, pg_env=db_env, clock=clock)
 
     port = _free_port()
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning",

@@ -216,4 +216,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    # NOTE: run the imported module's main, so plugins register into the same EXTRA_* lists.
+    from geopera_stac_ext.cli import main as package_main
+
+    sys.exit(package_main())
