@@ -1,56 +1,15 @@
 """The guide's "Worked example: organize a delivery", steps 1–3, run unchanged with the client."""
 
-from pathlib import Path
-
 import httpx
 
 from conftest import item_params
-
-GUIDE = Path(__file__).resolve().parents[3] / "shared" / "spec" / "managing-data.md"
-
-
-# NOTE: the spec file lost the samples' indentation; this is the sample with it restored.
-# The test checks it equals the guide's text line by line (ignoring leading whitespace only).
-STEPS_1_TO_3 = """\
-from geopera import Geopera
-client = Geopera(api_key="gpra_your_api_key")
-PROJECT_ID = "8f2c1e4a-..."
-# 1. Create a collection for the delivery.
-collection = client.op(
-    "collections.create",
-    project_id=PROJECT_ID,
-    name="May 2026 aerial survey",
-    color="#2e7d32",
-    show_on_map=True,
-    layer_order=10,
-)
-cid = collection["id"]
-# 2. Find the uncollected items from this project and assign them.
-loose = client.op("items.list", project_id=PROJECT_ID, uncollected=True, limit=200)
-for item in loose["items"]:
-    client.op(
-        "items.update",
-        item_id=item["id"],
-        collection_id=cid,
-        name=item["name"].strip(),
-    )
-# 3. Verify the collection now reports the expected count.
-got = client.op("collections.get", project_id=PROJECT_ID, collection_id=cid)
-print(got["name"], "now holds", got["item_count"], "items")
-"""
-
-
-def guide_steps_1_to_3() -> str:
-    text = GUIDE.read_text()
-    start = text.index("Worked example: organize a delivery")
-    code = text[text.index("from geopera import Geopera", start):]
-    return code[:code.index("# 4.")]
+from guide import GUIDE, STEPS_1_TO_3, WORKED_EXAMPLE, guide_worked_example
 
 
 def test_sample_is_the_guides_text():
     def lines(s):
         return [line.strip() for line in s.splitlines() if line.strip()]
-    assert lines(STEPS_1_TO_3) == lines(guide_steps_1_to_3())
+    assert lines(WORKED_EXAMPLE) == lines(guide_worked_example())
 
 
 def test_organize_a_delivery_steps_1_to_3(live_server, world, monkeypatch, capsys):
