@@ -3,11 +3,20 @@
 import json
 import subprocess
 import sys
+import uuid
 from pathlib import Path
 
 import orjson
+import psycopg
+from pypgstac.db import PgstacDB
+from pypgstac.load import Loader
 
 from conftest import create_collection, ok, op
+from geopera_stac_ext.errors import InvalidRequest
+from geopera_stac_ext import loader as loader_module
+from geopera_stac_ext.loader import BulkLoader, Checked, fast_check, feature_to_params
+from geopera_stac_ext.ops import items as items_module
+from geopera_stac_ext.ops.items import ItemsCreateParams
 from geopera_stac_ext.settings import dsn_from_env
 
 GEN = Path(__file__).resolve().parents[3] / "shared" / "bench" / "gen_items.py"
@@ -148,3 +157,150 @@ def test_failed_batch_writes_nothing(client, world, db_env, tmp_path, db):
     assert _count(db, "SELECT count(*) FROM geopera.collections WHERE name ="
                       " 'late-collection'") == 0
     assert _count(db, "SELECT count(*) FROM pgstac.items") == 6  # 5 loaded + the planted row
+
+
+def _feature(**over):
+    """A gen_items-shaped STAC Item with a fresh id; keyword overrides replace top-level keys."""
+    iid = str(uuid.uuid4())
+    ring = [[144.2, -37.3], [144.22, -37.3], [144.22, -37.28], [144.2, -37.28], [144.2, -37.3]]
+    f = {"type": "Feature", "stac_version": "1.0.0", "id": iid,
+         "bbox": [144.2, -37.3, 144.22, -37.28],
+         "geometry": {"type": "Polygon", "coordinates": [ring]},
+         "properties": {"datetime": "2026-10-08T04:35:46Z", "eo:cloud_cover": 9.4, "gsd": 10.0,
+                        "platform": "aerial-a", "title": "Scene"},
+         "links": [], "assets": {
+             "data": {"href": f"s3://bucket/{iid}.tif", "type": "image/tiff", "roles": ["data"],
+                      "file:size": 977787301},
+             "thumbnail": {"href": f"s3://bucket/{iid}.png", "type": "image/png",
+                           "roles": ["thumbnail"]}}}
+    f.update(over)
+    return f
+
+
+def _props(**over):
+    p = _feature()["properties"]
+    p.update(over)
+    return {k: v for k, v in p.items() if v is not DROP}
+
+
+def _assets(**over):
+    a = _feature()["assets"]
+    for key, change in over.items():
+        if change is DROP:
+            a.pop(key)
+        elif isinstance(change, dict):
+            a[key] = {k: v for k, v in {**a.get(key, {"href": "s3://b/x"}), **change}.items()
+                      if v is not DROP}
+        else:
+            a[key] = change
+    return a
+
+
+DROP = object()
+AGREEMENT_CASES = {
+    # accepted by items.create
+    "typical": _feature(),
+    "bbox only": _feature(geometry=None),
+    "geometry only": _feature(bbox=None),
+    "point, 3d": _feature(bbox=None, geometry={"type": "Point", "coordinates": [1.5, 2.5, 30]}),
+    "multipolygon": _feature(bbox=None, geometry={"type": "MultiPolygon", "coordinates": [
+        [[[0, 0], [1, 0], [1, 1], [0, 0]]], [[[2, 2], [3, 2], [3, 3], [2, 2]]]]}),
+    "geometry collection": _feature(geometry={"type": "GeometryCollection", "geometries": [
+        {"type": "Point", "coordinates": [1, 2]}]}),
+    "int cloud cover and gsd": _feature(properties=_props(**{"eo:cloud_cover": 5, "gsd": 2})),
+    "cloud cover as a numeric string": _feature(properties=_props(**{"eo:cloud_cover": "9.5"})),
+    "offset datetime": _feature(properties=_props(datetime="2026-10-08T14:35:46.25+10:00")),
+    "no datetime": _feature(properties=_props(datetime=DROP)),
+    "no title: name from id": _feature(properties=_props(title=DROP)),
+    "type and description": _feature(properties=_props(**{"geopera:type": "dem",
+                                                          "description": "x" * 10_000})),
+    "nested properties": _feature(properties=_props(extra={"a": [1, {"b": None}]})),
+    "start/end datetime": _feature(properties=_props(start_datetime="2026-01-01T00:00:00Z",
+                                                     end_datetime="2026-02-01T00:00:00Z")),
+    "zero size, no roles, no type": _feature(assets=_assets(data={"file:size": 0, "roles": DROP,
+                                                                  "type": DROP})),
+    "integral float size": _feature(assets=_assets(data={"file:size": 5.0})),
+    "asset title, key with dots": _feature(assets=_assets(**{"a.b:c-d_e": {"title": "t" * 500}})),
+    "20 roles": _feature(assets=_assets(data={"roles": ["r"] * 20})),
+    # NOTE: pydantic's lax float takes a boolean; the fast path leaves it to the model
+    "cloud cover true": _feature(properties=_props(**{"eo:cloud_cover": True})),
+    # rejected by items.create
+    "no data asset": _feature(assets=_assets(data=DROP)),
+    "asset key with a space": _feature(assets=_assets(**{"da ta": {}})),
+    "asset key with a newline": _feature(assets=_assets(**{"x\n": {}})),
+    "empty href": _feature(assets=_assets(data={"href": ""})),
+    "ftp href": _feature(assets=_assets(data={"href": "ftp://host/x.tif"})),
+    "href outside the storage root": _feature(assets=_assets(data={"href": "/etc/passwd"})),
+    "s3 href without bucket": _feature(assets=_assets(data={"href": "s3:///x.tif"})),
+    "asset not an object": _feature(assets=_assets(data="s3://b/x.tif")),
+    "negative size": _feature(assets=_assets(data={"file:size": -1})),
+    "fractional size": _feature(assets=_assets(data={"file:size": 1.5})),
+    "21 roles": _feature(assets=_assets(data={"roles": ["r"] * 21})),
+    "non-string role": _feature(assets=_assets(data={"roles": [1]})),
+    "long media type": _feature(assets=_assets(data={"type": "x" * 256})),
+    "non-string asset title": _feature(assets=_assets(data={"title": 5})),
+    "101 assets": _feature(assets={"data": {"href": "s3://b/d"},
+                                   **{f"k{i}": {"href": f"s3://b/{i}"} for i in range(100)}}),
+    "cloud cover 101": _feature(properties=_props(**{"eo:cloud_cover": 101})),
+    "gsd 0": _feature(properties=_props(gsd=0)),
+    "bad datetime": _feature(properties=_props(datetime="yesterday")),
+    "empty title": _feature(properties=_props(title="")),
+    "long title": _feature(properties=_props(title="t" * 501)),
+    "long description": _feature(properties=_props(description="d" * 10_001)),
+    "empty type": _feature(properties=_props(**{"geopera:type": ""})),
+    "unknown geometry type": _feature(geometry={"type": "Circle", "coordinates": [0, 0]}),
+    "open ring": _feature(geometry={"type": "Polygon", "coordinates": [
+        [[0, 0], [1, 0], [1, 1], [0, 1]]]}),
+    "latitude 95": _feature(bbox=None, geometry={"type": "Point", "coordinates": [0, 95]}),
+    "boolean coordinate": _feature(bbox=None, geometry={"type": "Point", "coordinates": [True, 1]}),
+    "three-number bbox": _feature(geometry=None, bbox=[0, 0, 1]),
+    "south above north": _feature(geometry=None, bbox=[0, 5, 1, 4]),
+    "no geometry, no bbox": _feature(geometry=None, bbox=None),
+}
+
+
+def test_loader_and_items_create_accept_and_reject_the_same_inputs(client, world, db_env,
+                                                                   settings):
+    """The loader's fast validation is items.create's: same verdict on every input."""
+    owner = world["owner"]
+    with psycopg.connect(dsn_from_env(db_env), options="-c search_path=pgstac,public") as conn:
+        loader = BulkLoader(conn, settings, world.project_a1, None)
+        batch = loader.new_batch()
+        verdicts = {}
+        for n, (name, feature) in enumerate(AGREEMENT_CASES.items(), 1):
+            try:
+                loader.prepare(n, orjson.dumps(feature), batch)
+                ours = "accepted"
+            except InvalidRequest as e:
+                ours = f"rejected: {e.detail}"
+            params = feature_to_params(feature, world.project_a1)
+            resp = op(client, "items.create", owner, **params)
+            assert resp.status_code in (200, 400), (name, resp.text)
+            theirs = "accepted" if resp.status_code == 200 else "rejected"
+            assert ours.split(":")[0] == theirs, (name, ours, resp.text)
+            verdicts[name] = theirs
+            # the fast path never decides differently from the pydantic model, value for value
+            fast = fast_check(params)
+            if fast is not None:
+                assert fast == Checked.of(ItemsCreateParams.model_validate(params)), name
+    assert list(verdicts.values()).count("accepted") == 19
+    assert loader_module.PRIMARY_KEY == items_module.PRIMARY_KEY
+    assert verdicts["typical"] == "accepted" and verdicts["no data asset"] == "rejected"
+
+
+def test_pgstac_rows_match_pypgstacs_format_item(world, db_env, settings):
+    """prepare() formats pgstac rows itself; they equal pypgstac's Loader.format_item's."""
+    with psycopg.connect(dsn_from_env(db_env), options="-c search_path=pgstac,public") as conn:
+        loader = BulkLoader(conn, settings, world.project_a1, None)
+        stock = Loader(PgstacDB(connection=conn))
+        batch = loader.new_batch()
+        for name in ("typical", "start/end datetime", "no datetime", "nested properties",
+                     "offset datetime"):
+            prepared = loader.prepare(1, orjson.dumps(AGREEMENT_CASES[name]), batch)
+            content = dict(prepared.content, collection=loader.inbox)
+            expected = stock.format_item(dict(content, geometry=None))
+            _, dt, edt, _geom, doc, private = prepared.pg_tail.rstrip("\n").split("\t")
+            assert (dt, edt, doc) == (expected["datetime"], expected["end_datetime"],
+                                      expected["content"]), name
+            assert private == "\\N" and expected["private"] is None
+            assert loader._base_ok(loader.inbox)
