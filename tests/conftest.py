@@ -13,6 +13,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -243,14 +244,10 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture
-def live_server(settings: Settings, db_env: dict[str, str], clock: Clock) -> Iterator[str]:
-    """The service served by a real uvicorn on loopback, for HTTP clients (geopera,
-    pystac-client). NOTE: its own app instance (same database), so a test may also use
-    `client` without two event loops sharing one set of pools."""
+@contextmanager
+def serving(app) -> Iterator[str]:
+    """Serve `app` with a real uvicorn on a free loopback port; yields its base URL."""
     import uvicorn
-
-    app = create_app(settings, pg_env=db_env, clock=clock)
 
     port = _free_port()
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning",
@@ -259,9 +256,20 @@ def live_server(settings: Settings, db_env: dict[str, str], clock: Clock) -> Ite
     thread.start()
     deadline = time.monotonic() + 30
     while not server.started:
-        if time.monotonic() > deadline:
+        if time.monotonic() > deadline or not thread.is_alive():
             raise RuntimeError("uvicorn did not start")
         time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(timeout=10)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+
+
+@pytest.fixture
+def live_server(settings: Settings, db_env: dict[str, str], clock: Clock) -> Iterator[str]:
+    """The service served by a real uvicorn on loopback, for HTTP clients (geopera,
+    pystac-client). NOTE: its own app instance (same database), so a test may also use
+    `client` without two event loops sharing one set of pools."""
+    with serving(create_app(settings, pg_env=db_env, clock=clock)) as url:
+        yield url

@@ -3,42 +3,25 @@
 from __future__ import annotations
 
 import threading
-import time
 from collections import Counter
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import ExitStack
 
 import httpx
 import pytest
-from conftest import _free_port
+from conftest import serving
 from download_helpers import local_item
 
 from geopera_stac_ext.app import create_app
 
 
-def serve(app) -> tuple[str, object, threading.Thread]:
-    import uvicorn
-
-    port = _free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning",
-                                           lifespan="on"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        assert time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.05)
-    return f"http://127.0.0.1:{port}", server, thread
-
-
 @pytest.fixture
 def two_servers(settings, db_env, clock) -> Iterator[list[str]]:
     """Two independent apps (own pools, own processes' worth of state) on one database."""
-    running = [serve(create_app(settings, pg_env=db_env, clock=clock)) for _ in range(2)]
-    yield [url for url, _, _ in running]
-    for _, server, thread in running:
-        server.should_exit = True  # type: ignore[attr-defined]
-        thread.join(timeout=10)
+    with ExitStack() as stack:
+        yield [stack.enter_context(serving(create_app(settings, pg_env=db_env, clock=clock)))
+               for _ in range(2)]
 
 
 def hammer(urls: list[str], key: str, calls: list[tuple[str, str]]) -> Counter[int]:
