@@ -26,6 +26,9 @@ class Settings(BaseSettings):
     storage_dir: Path | None = None
     max_body_bytes: int = 1_048_576
     db_pool_max: int = 10
+    # A search still running after this is cancelled and answered 503 (exact counts over
+    # millions of matches); see docs/search.md.
+    search_timeout_ms: int = Field(default=30_000, ge=1)
     lifecycle_interval_seconds: float = 0  # 0 = the in-process lifecycle job is off
     # Retention (free plan): active → expiring at retention - warning, → expired at retention,
     # → deleted after the grace period. Paid plan: active → archived after archive_after_days.

@@ -73,7 +73,7 @@ async def _respond(ctx: OpContext, p: ItemsSearchOrgParams, req: SearchRequest,
                    vis: Any) -> dict[str, Any]:
     if p.base_url and not p.base_url.startswith(("http://", "https://")):
         raise InvalidRequest("base_url: must be an absolute http(s) URL")
-    result = await run_search(ctx.conn, req, vis)
+    result = await run_search(ctx.conn, req, vis, ctx.settings.search_timeout_ms)
     if p.format == "stac":
         base = p.base_url or (str(ctx.request.base_url) if ctx.request else "")
         features = await stac_features(ctx.conn, result.records, base)

@@ -346,21 +346,24 @@ def _order(req: SearchRequest) -> str:
 # cost ~25 ms to start for queries that touch a few hundred rows, and with the guard's join
 # estimated badly the planner picked hash joins over all 200k platform rows (110 ms) where
 # probing the primary key per match takes 1 ms.
-# A search that still runs 30 s (an exact count over millions of matches) is cancelled and
+# A search that still runs after GEOPERA_SEARCH_TIMEOUT_MS (default 30 s; an exact count over
+# millions of matches) is cancelled and
 # answered 503 "narrow it down" (db/pool.py translate) instead of holding a connection.
 SESSION_SETTINGS = ("SET plan_cache_mode = force_generic_plan; "
                     "SET max_parallel_workers_per_gather = 0; "
-                    "SET enable_hashjoin = off; SET enable_mergejoin = off; "
-                    "SET statement_timeout = '30s'")
+                    "SET enable_hashjoin = off; SET enable_mergejoin = off; ")
+DEFAULT_TIMEOUT_MS = 30_000
 SESSION_RESET = ("RESET plan_cache_mode; RESET max_parallel_workers_per_gather; "
                  "RESET enable_hashjoin; RESET enable_mergejoin; RESET statement_timeout")
 
 
-async def run_search(conn: Any, req: SearchRequest, vis: Visibility) -> SearchResult:
+async def run_search(conn: Any, req: SearchRequest, vis: Visibility,
+                     timeout_ms: int = DEFAULT_TIMEOUT_MS) -> SearchResult:
     """One page of visible items plus the exact number of visible matches."""
     if vis.empty:
         return SearchResult([], 0)
-    await conn.execute(SESSION_SETTINGS)
+    # NOTE: an int from settings, never user input; SET takes no bind parameters.
+    await conn.execute(SESSION_SETTINGS + f"SET statement_timeout = {int(timeout_ms)}")
     try:
         return await _run(conn, req, vis)
     finally:

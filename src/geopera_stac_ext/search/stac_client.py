@@ -145,7 +145,8 @@ class GeoperaStacClient(CoreCrudClient):
             vis = await _visibility(conn, request)
             if collection_id is not None:
                 await self._collection(conn, request, collection_id, vis)
-            result = await run_search(conn, req, vis)
+            result = await run_search(conn, req, vis,
+                                      request.app.state.geopera_settings.search_timeout_ms)
             features = await stac_features(conn, result.records, base)
         include, exclude = _fields(fields)
         if include or exclude:
