@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import logging
 from importlib import resources
-from pathlib import Path
 
 import psycopg
 
@@ -27,11 +26,11 @@ MIGRATION_LOCK = 0x6765_6F70
 
 
 def migration_files() -> list[tuple[str, str]]:
-    """(name, sql) of our migrations in order: the packaged copy, or the repo's folder."""
-    repo_dir = Path(__file__).resolve().parents[3] / "pgstac_migrations"
-    if repo_dir.is_dir():
-        files = sorted(repo_dir.glob("[0-9][0-9][0-9][0-9]_*.sql"))
-        return [(f.name, f.read_text()) for f in files]
+    """(name, sql) of our migrations in order.
+
+    NOTE: `geopera_stac_ext/pgstac_migrations` is a symlink to the repo's `pgstac_migrations/`,
+    so the editable install and the built wheel (which copies the files) read the same SQL.
+    """
     pkg = resources.files("geopera_stac_ext") / "pgstac_migrations"
     entries = sorted((e for e in pkg.iterdir() if e.name.endswith(".sql")), key=lambda e: e.name)
     return [(e.name, e.read_text()) for e in entries]
