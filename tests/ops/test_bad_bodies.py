@@ -409,3 +409,12 @@ def test_square_helper_is_a_valid_geometry(client, world):
     item = ok(op(client, "items.create", world["owner"],
                  **item_params(world.project_a1, geometry=square(10, 10))))["item"]
     assert item["geometry"]["type"] == "Polygon"
+
+
+def test_nul_character_is_400_naming_where_it_is(client, world):
+    params = item_params(world.project_a1, name="ok")
+    params["properties"] = {"note": "a\x00b"}
+    body = problem(op(client, "items.create", world["owner"], **params), 400)
+    assert "properties.note" in body["detail"] and "NUL" in body["detail"]
+    listed = ok(op(client, "items.list", world["owner"], project_id=world.project_a1))
+    assert listed["total"] == 0
