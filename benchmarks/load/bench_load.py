@@ -25,11 +25,20 @@ from geopera_stac_ext.db.migrate import migrate  # noqa: E402
 from geopera_stac_ext.settings import dsn_from_env  # noqa: E402
 
 
+def busy_seconds() -> float:
+    """Machine-wide busy CPU time (all cores, every process: loader and database)."""
+    with open("/proc/stat") as f:
+        ticks = [int(x) for x in f.readline().split()[1:]]
+    idle = ticks[3] + ticks[4]  # idle + iowait
+    return (sum(ticks[:8]) - idle) / os.sysconf("SC_CLK_TCK")
+
+
 def timed(cmd, env):
-    t = time.perf_counter()
+    t, cpu = time.perf_counter(), busy_seconds()
     run = subprocess.run(cmd, env=env, capture_output=True, text=True)
     if run.returncode != 0:
         sys.exit(f"{cmd[0]} failed: {run.stderr[-2000:]}")
+    run.cpu = busy_seconds() - cpu
     return time.perf_counter() - t, run
 
 
@@ -58,7 +67,7 @@ def main() -> None:
             # stock: pypgstac's own loader (collections first, not timed)
             env = {**os.environ, **cluster.env(names[0])}
             timed([str(BIN / "pypgstac"), "load", "collections", str(cols)], env)
-            stock_s, _ = timed([str(BIN / "pypgstac"), "load", "items", str(items)], env)
+            stock_s, stock_run = timed([str(BIN / "pypgstac"), "load", "items", str(items)], env)
             # geopera: a project to load into; its collections are created from the file
             genv = cluster.env(names[1])
 
@@ -75,7 +84,11 @@ def main() -> None:
             results.append({"round": r + 1, "stock_items_per_s": round(a.items / stock_s),
                             "geopera_items_per_s": round(a.items / ours_s),
                             "geopera_internal_items_per_s": summary["items_per_second"],
-                            "ratio": round(stock_s / ours_s, 2)})
+                            "ratio": round(stock_s / ours_s, 2),
+                            # CPU of the whole machine per item, in µs (both cores, database
+                            # included): what bounds the rate on a 2-vCPU machine
+                            "stock_cpu_us": round(stock_run.cpu / a.items * 1e6),
+                            "geopera_cpu_us": round(run.cpu / a.items * 1e6)})
             print(json.dumps(results[-1]), flush=True)
     finally:
         cluster.stop()

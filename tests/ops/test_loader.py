@@ -159,6 +159,87 @@ def test_failed_batch_writes_nothing(client, world, db_env, tmp_path, db):
     assert _count(db, "SELECT count(*) FROM pgstac.items") == 6  # 5 loaded + the planted row
 
 
+def test_failure_beside_a_concurrent_batch_is_reported_truthfully(client, world, db_env,
+                                                                   tmp_path, db):
+    """Two writers: a batch that fails may have a neighbour that commits; the message says
+    exactly which lines were stored, and the database agrees with it."""
+    src = _gen(tmp_path, 25, 1)
+    lines = [orjson.loads(x) for x in src.read_text().splitlines()]
+
+    async def plant(conn):
+        inbox = await conn.fetchval("SELECT inbox_collection FROM geopera.projects"
+                                    " WHERE id = $1", world.project_a1)
+        doc = dict(lines[7], collection=inbox)
+        await conn.execute("SELECT pgstac.create_item($1::text::jsonb)", orjson.dumps(doc).decode())
+    db(plant)
+    for n, line in enumerate(lines):
+        # one month, so after the first batch no batch has partition work and runs alone
+        line["properties"]["datetime"] = f"2026-10-{n + 1:02d}T04:00:00Z"
+        if n >= 4:
+            line.pop("collection")  # uncollected: the inbox, where line 8's id is planted
+    src.write_text("\n".join(orjson.dumps(x).decode() for x in lines) + "\n")
+    run = _load(db_env, tmp_path, src, "--project", world.project_a1, "--batch-size", 5,
+                "--writers", 2)
+    assert run.returncode == 2, run.stderr
+    assert "lines 6–10 could not be written" in run.stderr
+    stored = _count(db, "SELECT count(*) FROM geopera.items")
+    if "written at the same time" in run.stderr:
+        alongside = run.stderr.split("was stored; lines ")[1].split(" (written")[0].split(", ")
+        assert alongside and all(r in ("11–15", "16–20", "21–25") for r in alongside)
+        assert stored == 5 + 5 * len(alongside)
+        assert f"{stored} items in all" in run.stderr
+        assert "loading the file again adds the lines not stored" in run.stderr
+    else:
+        assert "nothing of that batch or later ones was stored" in run.stderr
+        assert stored == 5
+    # every stored item is whole: its assets and its pgstac row
+    assert _count(db, "SELECT count(*) FROM geopera.assets") == 3 * stored
+    assert _count(db, "SELECT count(*) FROM pgstac.items") == stored + 1  # + the planted row
+
+
+def test_in_process_load_two_writers_restores_gc_and_time_orders_asset_ids(world, db_env,
+                                                                          settings, tmp_path,
+                                                                          db):
+    """load_file with a connection factory: several batches, two writers, every row whole."""
+    import gc
+
+    src = _gen(tmp_path, 60, 4)
+    lines = [orjson.loads(x) for x in src.read_text().splitlines()]
+    dsn = dsn_from_env(db_env)
+
+    def connect():
+        return psycopg.connect(dsn, options="-c search_path=pgstac,public")
+
+    assert gc.isenabled()
+    with connect() as conn:
+        summary = loader_module.load_file(conn, settings, src, world.project_a1,
+                                          batch_size=8, connect=connect, writers=2,
+                                          report=lambda msg: None)
+    assert gc.isenabled()  # paused for the load only
+    assert (summary.loaded, summary.rejected, summary.collections_created) == (60, 0, 4)
+    assert _count(db, "SELECT count(*) FROM geopera.items i JOIN pgstac.items p ON p.id ="
+                      " i.id::text AND p.collection = i.pgstac_collection"
+                      " AND i.collection_id::text = p.collection") == 60
+    assert _count(db, "SELECT count(*) FROM geopera.assets") == 180
+    # asset ids are RFC 9562 version 7 (time-ordered): new ids append to the primary key
+    ids = db(lambda conn: conn.fetch("SELECT id FROM geopera.assets"))
+    assert {r["id"].version for r in ids} == {7}
+    # partitions cover whole UTC months around the rows, and searching by time stays exact
+    ranges = db(lambda conn: conn.fetch(
+        "SELECT m.constraint_dtrange AS r, s.collection FROM pgstac.partition_stats s,"
+        " pgstac.partition_catalog_meta(s.partition) m WHERE s.collection IN"
+        " (SELECT id::text FROM geopera.collections)"))
+    assert len(ranges) == 4
+    for row in ranges:
+        for bound in (row["r"].lower, row["r"].upper):
+            assert (bound.day, bound.hour, bound.minute, bound.second) == (1, 0, 0, 0), row
+    first = min(x["properties"]["datetime"] for x in lines)
+    expected = sum(1 for x in lines if x["properties"]["datetime"] <= first[:10] + "T23:59:59Z")
+    got = _count(db, "SELECT count(*) FROM pgstac.items WHERE datetime <= $1::text::timestamptz",
+                 first[:10] + "T23:59:59Z")
+    assert got == expected >= 1
+
+
 def _feature(**over):
     """A gen_items-shaped STAC Item with a fresh id; keyword overrides replace top-level keys."""
     iid = str(uuid.uuid4())
