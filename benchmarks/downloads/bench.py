@@ -7,31 +7,19 @@ import json
 import os
 import random
 import shutil
-import socket
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
 import httpx
-import psycopg
 
-REPO = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(REPO / "src"))
-from geopera_stac_ext import tenancy  # noqa: E402
-from geopera_stac_ext.auth.guard import Principal  # noqa: E402
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from _common import bench_database, free_port, owner_of_new_project, served  # noqa: E402
 from geopera_stac_ext.cli import run_db  # noqa: E402
 from geopera_stac_ext.db.embedded import EmbeddedCluster  # noqa: E402
-from geopera_stac_ext.db.migrate import migrate  # noqa: E402
 from geopera_stac_ext.demo import run_op  # noqa: E402
-from geopera_stac_ext.settings import Settings, dsn_from_env  # noqa: E402
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from geopera_stac_ext.settings import Settings  # noqa: E402
 
 
 async def closed_loop(base: str, key: str, op_id: str, bodies: list[dict], concurrency: int,
@@ -72,22 +60,13 @@ def main() -> None:
     home, storage = work / "home", work / "storage"
     storage.mkdir()
     cluster = EmbeddedCluster(home, durable=False).start()
-    server = None
     try:
-        with psycopg.connect(cluster.dsn, autocommit=True) as conn:
-            conn.execute("CREATE DATABASE bench")
-        env = cluster.env("bench")
-        migrate(dsn_from_env(env))
+        env = bench_database(cluster)
         settings = Settings(home=home, storage_dir=storage)
 
         async def setup(conn):
-            org = await tenancy.create_org(conn, "Bench", "free")
-            project = (await tenancy.create_project(conn, "Bench", org["id"]))["id"]
-            user = await tenancy.create_user(conn, "bench@example.com")
-            await tenancy.grant(conn, user["id"], "owner", project_id=project)
-            key = await tenancy.create_key(conn, user["id"])
-            principal = Principal(user_id=user["id"], key_id=key["id"],
-                                  scopes=frozenset(key["scopes"]))
+            owner = await owner_of_new_project(conn)
+            project, principal = owner.project, owner.principal
             pairs = []
             for i in range(a.items):
                 rel = f"bench/scene-{i}.tif"
@@ -102,7 +81,7 @@ def main() -> None:
                 aid = await conn.fetchval(
                     "SELECT id::text FROM geopera.assets WHERE item_id = $1", item["id"])
                 pairs.append((item["id"], aid))
-            return key["api_key"], pairs
+            return owner.api_key, pairs
 
         key, pairs = run_db(env, setup)
         port = free_port()
@@ -112,32 +91,22 @@ def main() -> None:
                       # enough that the benchmark measures issuance, not refusals.
                       "GEOPERA_ASSET_DOWNLOAD_LIMIT_FREE": str(10**9),
                       "GEOPERA_EGRESS_BUDGET_BYTES_FREE": str(10**18)}
-        server = subprocess.Popen(
-            [str(Path(sys.executable).parent / "geopera-stac"), "--log-level", "warning",
-             "serve", "--host", "127.0.0.1", "--port", str(port)],
-            env=server_env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         base = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(base + "/v1/op", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline or server.poll() is not None:
-                raise SystemExit("server did not start")
-            time.sleep(0.2)
         get_bodies = [{"item_id": i} for i, _ in pairs]
         dl_bodies = [{"item_id": i, "asset_id": aid} for i, aid in pairs]
-        # warm-up both paths
-        asyncio.run(closed_loop(base, key, "items.get", get_bodies, a.concurrency, 2))
-        asyncio.run(closed_loop(base, key, "items.asset.download", dl_bodies, a.concurrency, 2))
         results = []
-        for _ in range(a.rounds):
-            results.append(asyncio.run(closed_loop(base, key, "items.get", get_bodies,
-                                                   a.concurrency, a.seconds)))
-            results.append(asyncio.run(closed_loop(base, key, "items.asset.download",
-                                                   dl_bodies, a.concurrency, a.seconds)))
+        with served([str(Path(sys.executable).parent / "geopera-stac"), "--log-level",
+                     "warning", "serve", "--host", "127.0.0.1", "--port", str(port)],
+                    server_env, base + "/v1/op"):
+            # warm-up both paths
+            asyncio.run(closed_loop(base, key, "items.get", get_bodies, a.concurrency, 2))
+            asyncio.run(closed_loop(base, key, "items.asset.download", dl_bodies,
+                                    a.concurrency, 2))
+            for _ in range(a.rounds):
+                results.append(asyncio.run(closed_loop(base, key, "items.get", get_bodies,
+                                                       a.concurrency, a.seconds)))
+                results.append(asyncio.run(closed_loop(base, key, "items.asset.download",
+                                                       dl_bodies, a.concurrency, a.seconds)))
         ledger = run_db(env, lambda c: c.fetchval("SELECT count(*) FROM geopera.egress_ledger"))
         get_rps = sum(r["rps"] for r in results if r["op"] == "items.get") / a.rounds
         dl_rps = sum(r["rps"] for r in results if r["op"] != "items.get") / a.rounds
@@ -150,9 +119,6 @@ def main() -> None:
                           "ratio": round(dl_rps / get_rps, 2),
                           "ledger_rows": ledger, "measured_grants": granted}))
     finally:
-        if server is not None:
-            server.terminate()
-            server.wait(timeout=30)
         cluster.stop()
         shutil.rmtree(work, ignore_errors=True)
         shutil.rmtree(cluster.datadir, ignore_errors=True)

@@ -13,17 +13,15 @@ from pathlib import Path
 
 import psycopg
 
-REPO = Path(__file__).resolve().parents[2]
-GEN = REPO.parent / "shared" / "bench" / "gen_items.py"
-sys.path.insert(0, str(REPO / "src"))
-from geopera_stac_ext import tenancy  # noqa: E402
-from geopera_stac_ext.auth.guard import Principal  # noqa: E402
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from _common import REPO, bench_database, owner_of_new_project  # noqa: E402
 from geopera_stac_ext.cli import run_db  # noqa: E402
 from geopera_stac_ext.db.embedded import EmbeddedCluster  # noqa: E402
-from geopera_stac_ext.db.migrate import migrate  # noqa: E402
 from geopera_stac_ext.demo import run_op  # noqa: E402
 from geopera_stac_ext.loader import load_file  # noqa: E402
 from geopera_stac_ext.settings import Settings, dsn_from_env  # noqa: E402
+
+GEN = REPO.parent / "shared" / "bench" / "gen_items.py"
 
 
 def main() -> None:
@@ -40,20 +38,9 @@ def main() -> None:
     cluster = EmbeddedCluster(work / "home", durable=False).start()
     settings = Settings(home=work / "home")
     try:
-        with psycopg.connect(cluster.dsn, autocommit=True) as conn:
-            conn.execute("CREATE DATABASE bench")
-        env = cluster.env("bench")
-        migrate(dsn_from_env(env))
-
-        async def setup(conn):
-            org = await tenancy.create_org(conn, "Bench", "free")
-            project = (await tenancy.create_project(conn, "Bench", org["id"]))["id"]
-            user = await tenancy.create_user(conn, "bench@example.com")
-            await tenancy.grant(conn, user["id"], "owner", project_id=project)
-            key = await tenancy.create_key(conn, user["id"])
-            return project, Principal(user_id=user["id"], key_id=key["id"],
-                                      scopes=frozenset(key["scopes"]))
-        project, principal = run_db(env, setup)
+        env = bench_database(cluster)
+        owner = run_db(env, owner_of_new_project)
+        project, principal = owner.project, owner.principal
         with psycopg.connect(dsn_from_env(env), options="-c search_path=pgstac,public") as c:
             load_file(c, settings, items, project, report=lambda m: None)
 

@@ -29,6 +29,7 @@ from geopera_stac_ext import cli
 from geopera_stac_ext.errors import GeoperaError, InvalidRequest, NotFound
 from geopera_stac_ext.lifecycle.policy import first_transition
 from geopera_stac_ext.models.common import _bbox, _datetime, _geometry, bbox_of, polygon_of
+from geopera_stac_ext.partitions import LOCK_SQL, PARTITION_LOCK
 from geopera_stac_ext.records import MAPPED_PROPERTIES, STAC_TO_RECORD, stac_content
 from geopera_stac_ext.settings import Settings, dsn_from_env
 from geopera_stac_ext.storage.hrefs import check_href
@@ -668,6 +669,9 @@ class BulkLoader:
                                       for b in batch.items if b.item_id in taken)
                     payloads = self._payloads(
                         [b for b in batch.items if b.item_id not in taken])
+            if batch.exclusive:
+                # NOTE: partitions are created one transaction at a time (partitions.py)
+                cur.execute(LOCK_SQL.format("%s"), (PARTITION_LOCK,))
             for cid, name in batch.new_collections:
                 cur.execute(
                     "INSERT INTO geopera.collections (id, project_id, name, created_at,"

@@ -11,6 +11,7 @@ from geopera_stac_ext.errors import Forbidden, NotFound
 from geopera_stac_ext.models.common import Color, Name, Record, Uuid
 from geopera_stac_ext.ops.context import OpContext
 from geopera_stac_ext.ops.registry import Params, op
+from geopera_stac_ext.partitions import guard_partition
 from geopera_stac_ext.records import COLLECTION_COLUMNS, collection_record, dumps
 from geopera_stac_ext.tenancy import stac_collection
 
@@ -164,6 +165,7 @@ async def move_pgstac_rows(conn: Any, source: str, target: str) -> None:
                            WHERE collection = $1 AND content ? 'pgstac:base_item')
         """,
         source, target)
+    await guard_partition(conn, target)
     if verbatim:
         await conn.execute(
             "SELECT pgstac.check_partition($1, tstzrange($2, $3, '[]'), tstzrange($4, $5, '[]'))",

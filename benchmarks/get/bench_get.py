@@ -1,0 +1,139 @@
+#!/usr/bin/env python3
+"""items.get and items.list (authenticated, op API) vs stock stac-fastapi-pgstac
+GET /collections/{c}/items/{id} and GET /collections/{c}/items, same items, same run."""
+
+import argparse
+import asyncio
+import json
+import os
+import random
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+import orjson
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from _common import REPO, bench_database, free_port, owner_of_new_project, served  # noqa: E402
+from geopera_stac_ext.cli import run_db  # noqa: E402
+from geopera_stac_ext.db.embedded import EmbeddedCluster  # noqa: E402
+
+SHARED = REPO.parent / "shared" / "bench"
+BIN = Path(sys.executable).parent
+
+
+async def list_load(url: str, clients: int, seconds: float, key: str | None,
+                    project: str | None, collections: list[str]) -> dict:
+    """Closed loop of first pages of 10 items: items.list (op) or stock's /items."""
+    lat, errors = [], 0
+    deadline = time.perf_counter() + seconds
+    headers = {"authorization": f"Bearer {key}"} if key else {}
+    async with httpx.AsyncClient(timeout=60, limits=httpx.Limits(max_connections=clients),
+                                 headers=headers) as client:
+        async def worker(i: int) -> None:
+            nonlocal errors
+            rnd = random.Random(i)
+            while time.perf_counter() < deadline:
+                col = rnd.choice(collections)
+                t = time.perf_counter()
+                if project:
+                    r = await client.post(f"{url}/v1/op/items.list", json={
+                        "project_id": project, "collection_id": col, "limit": 10})
+                else:
+                    r = await client.get(f"{url}/collections/{col}/items", params={"limit": 10})
+                lat.append((time.perf_counter() - t) * 1000)
+                errors += r.status_code != 200
+        t0 = time.perf_counter()
+        await asyncio.gather(*(worker(i) for i in range(clients)))
+        elapsed = time.perf_counter() - t0
+    lat.sort()
+    n = len(lat)
+    return {"requests": n, "rps": round(n / elapsed, 1), "p50_ms": round(lat[n // 2], 1),
+            "p95_ms": round(lat[int(n * .95)], 1), "errors": errors}
+
+
+def get_load(args: list[str], clients: int, seconds: float) -> dict:
+    """../shared/bench/get_load.py, as the issue names it."""
+    run = subprocess.run([sys.executable, str(SHARED / "get_load.py"), *args, "-c", str(clients),
+                          "-t", str(seconds)], capture_output=True, text=True, check=True)
+    return json.loads(run.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--items", type=int, default=200_000)
+    ap.add_argument("--collections", type=int, default=20)
+    ap.add_argument("-c", "--clients", type=int, default=8)
+    ap.add_argument("-t", "--seconds", type=float, default=15)
+    ap.add_argument("--rounds", type=int, default=2)
+    a = ap.parse_args()
+    work = Path(tempfile.mkdtemp(prefix="geopera-getbench-", dir="/tmp"))
+    os.chmod(work, 0o755)
+    items, cols = work / "items.ndjson", work / "collections.ndjson"
+    subprocess.run([sys.executable, str(SHARED / "gen_items.py"), "--items", str(a.items),
+                    "--collections", str(a.collections), "--out-items", str(items),
+                    "--out-collections", str(cols)], check=True)
+    cluster = EmbeddedCluster(work / "home", durable=False).start()
+    try:
+        # stock: the same items with pypgstac's loader
+        stock_env = bench_database(cluster, "stock")
+        env = {**os.environ, **stock_env}
+        for kind, path in (("collections", cols), ("items", items)):
+            subprocess.run([str(BIN / "pypgstac"), "load", kind, str(path)], env=env, check=True,
+                           capture_output=True)
+        # geopera: one project, its collections made from the items' `collection` fields
+        gs_env = bench_database(cluster, "geopera")
+        owner = run_db(gs_env, owner_of_new_project)
+        genv = {**os.environ, **gs_env, "GEOPERA_HOME": str(work / "home")}
+        load = subprocess.run([str(BIN / "geopera-stac"), "load", str(items), "--project",
+                               owner.project], env=genv, capture_output=True, text=True)
+        if load.returncode != 0:
+            sys.exit(load.stderr[-2000:])
+        names = run_db(gs_env, lambda c: c.fetch("SELECT id::text, name FROM geopera.collections"))
+        by_name = {r["name"]: r["id"] for r in names}
+        stac_ids, op_ids = work / "stac_ids.tsv", work / "op_ids.txt"
+        with items.open("rb") as f, stac_ids.open("w") as s, op_ids.open("w") as o:
+            for line in f:
+                doc = orjson.loads(line)
+                s.write(f"{doc['collection']}\t{doc['id']}\n")
+                o.write(f"{doc['id']}\n")
+        sport, gport = free_port(), free_port()
+        stock_url, gs_url = f"http://127.0.0.1:{sport}", f"http://127.0.0.1:{gport}"
+        results = []
+        with served([str(BIN / "uvicorn"), "stac_fastapi.pgstac.app:create_app", "--factory",
+                     "--host", "127.0.0.1", "--port", str(sport), "--log-level", "warning"],
+                    env, stock_url + "/"), \
+             served([str(BIN / "geopera-stac"), "--log-level", "warning", "serve", "--host",
+                     "127.0.0.1", "--port", str(gport)], genv, gs_url + "/v1/op"):
+            # warm-up: every pooled connection of each service
+            get_load(["--stac", stock_url, "--ids", str(stac_ids)], a.clients, 3)
+            get_load(["--op", gs_url, "--key", owner.api_key, "--ids", str(op_ids)], a.clients, 3)
+            for r in range(1, a.rounds + 1):
+                stock = get_load(["--stac", stock_url, "--ids", str(stac_ids)], a.clients,
+                                 a.seconds)
+                ours = get_load(["--op", gs_url, "--key", owner.api_key, "--ids", str(op_ids)],
+                                a.clients, a.seconds)
+                stock_list = asyncio.run(list_load(stock_url, a.clients, a.seconds, None, None,
+                                                   list(by_name)))
+                ours_list = asyncio.run(list_load(gs_url, a.clients, a.seconds, owner.api_key,
+                                                  owner.project, list(by_name.values())))
+                row = {"round": r, "stock_get": stock, "items_get": ours,
+                       "get_ratio": round(ours["rps"] / stock["rps"], 2),
+                       "stock_list": stock_list, "items_list": ours_list,
+                       "list_ratio": round(ours_list["rps"] / stock_list["rps"], 2)}
+                results.append(row)
+                print(json.dumps(row), flush=True)
+    finally:
+        cluster.stop()
+        shutil.rmtree(work, ignore_errors=True)
+    print(json.dumps({"items": a.items, "clients": a.clients,
+                      "get_ratio": [x["get_ratio"] for x in results],
+                      "list_ratio": [x["list_ratio"] for x in results]}))
+
+
+if __name__ == "__main__":
+    main()
