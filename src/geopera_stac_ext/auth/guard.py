@@ -58,24 +58,42 @@ def require_scope(principal: Principal, scope: str) -> None:
         raise Forbidden(f"this API key lacks the `{scope}` scope")
 
 
+# The caller's strongest grant on project row `{project}` (project or organization grant),
+# as geopera.role_rank; `{user}` is the user id parameter. Shared by project_role and reads
+# that fold the lookup into their own query (items.get).
+MEMBER_RANK_SQL = """(SELECT max(geopera.role_rank(m.role)) FROM geopera.memberships m
+                  WHERE m.user_id = {user}
+                    AND (m.project_id = {project}.id
+                         OR ({project}.org_id IS NOT NULL AND m.org_id = {project}.org_id)))"""
+
+
+def role_of_rank(rank: int | None) -> str | None:
+    return next((r for r, n in ROLE_RANK.items() if n == rank), None)
+
+
 async def project_role(conn: Any, user_id: str, project_id: str) -> tuple[bool, str | None]:
     """(project exists, the caller's strongest role on it via project or organization grants)."""
     row = await conn.fetchrow(
-        """
-        SELECT p.id,
-               (SELECT max(geopera.role_rank(m.role)) FROM geopera.memberships m
-                 WHERE m.user_id = $1
-                   AND (m.project_id = p.id OR (p.org_id IS NOT NULL AND m.org_id = p.org_id))
-               ) AS rank
-        FROM geopera.projects p WHERE p.id = $2
-        """,
+        f"SELECT p.id, {MEMBER_RANK_SQL.format(user='$1', project='p')} AS rank"
+        " FROM geopera.projects p WHERE p.id = $2",
         user_id, project_id,
     )
     if row is None:
         return False, None
-    rank = row["rank"]
-    role = next((r for r, n in ROLE_RANK.items() if n == rank), None)
-    return True, role
+    return True, role_of_rank(row["rank"])
+
+
+def decide(project_id: str, exists: bool, role: str | None, level: str) -> str:
+    """The decision once the scope is checked: project exists (404) → membership (403) →
+    role for the level (403). Returns the caller's role."""
+    if not exists:
+        raise NotFound(f"project {project_id} not found")
+    if role is None:
+        raise Forbidden("you are not a member of this project or its organization")
+    need = LEVEL_MIN_ROLE[level]
+    if ROLE_RANK[role] < ROLE_RANK[need]:
+        raise Forbidden(f"this needs the {need} role or higher on the project; you are {role}")
+    return role
 
 
 async def authorize(conn: Any, principal: Principal, scope: str, project_id: str,
@@ -86,14 +104,7 @@ async def authorize(conn: Any, principal: Principal, scope: str, project_id: str
     """
     require_scope(principal, scope)
     exists, role = await project_role(conn, principal.user_id, project_id)
-    if not exists:
-        raise NotFound(f"project {project_id} not found")
-    if role is None:
-        raise Forbidden("you are not a member of this project or its organization")
-    need = LEVEL_MIN_ROLE[level]
-    if ROLE_RANK[role] < ROLE_RANK[need]:
-        raise Forbidden(f"this needs the {need} role or higher on the project; you are {role}")
-    return role
+    return decide(project_id, exists, role, level)
 
 
 async def visible_project_ids(conn: Any, user_id: str) -> list[str]:
