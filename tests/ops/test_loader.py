@@ -240,6 +240,43 @@ def test_in_process_load_two_writers_restores_gc_and_time_orders_asset_ids(world
     assert got == expected >= 1
 
 
+def test_progress_bar_only_on_a_terminal(world, db_env, tmp_path):
+    """stderr a terminal: a progress bar ending at 100%; a pipe (as above): no bar."""
+    import os
+    import pty
+
+    lines = _gen(tmp_path, 45, 2).read_text().splitlines()
+    src, rest = tmp_path / "forty.ndjson", tmp_path / "five.ndjson"
+    src.write_text("\n".join(lines[:40]) + "\n")
+    rest.write_text("\n".join(lines[40:]) + "\n")
+    env = {"PATH": "/usr/bin:/bin", "DATABASE_URL": dsn_from_env(db_env),
+           "GEOPERA_HOME": str(tmp_path), "GEOPERA_STORAGE_DIR": str(tmp_path)}
+    leader, follower = pty.openpty()
+    try:
+        run = subprocess.run([str(Path(sys.executable).parent / "geopera-stac"), "load",
+                              str(src), "--project", world.project_a1, "--batch-size", "10"],
+                             env=env, stdout=subprocess.PIPE, stderr=follower, timeout=300)
+        os.close(follower)
+        chunks = []
+        while True:
+            try:
+                chunk = os.read(leader, 65536)
+            except OSError:  # the terminal's other end is closed: all read
+                break
+            if not chunk:
+                break
+            chunks.append(chunk)
+    finally:
+        os.close(leader)
+    terminal = b"".join(chunks).decode()
+    assert run.returncode == 0, terminal
+    assert "\r[" in terminal and "100.0% 40 items" in terminal
+    assert "loaded 40 items" in terminal  # the summary line after the bar
+    piped = _load(db_env, tmp_path, rest, "--project", world.project_a2)
+    assert piped.returncode == 0, piped.stderr
+    assert "\r[" not in piped.stderr and "%" not in piped.stderr
+
+
 def _feature(**over):
     """A gen_items-shaped STAC Item with a fresh id; keyword overrides replace top-level keys."""
     iid = str(uuid.uuid4())
