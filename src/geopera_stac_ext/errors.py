@@ -94,6 +94,14 @@ class ServiceUnavailable(GeoperaError):
     status, code, title = 503, "service_unavailable", "Service unavailable"
 
 
+class TransientConflict(ServiceUnavailable):
+    """The database aborted the transaction to break a deadlock or a serialization conflict:
+    nothing was changed, and running the request again is safe."""
+
+    def __init__(self, detail: str | None = None) -> None:
+        super().__init__(detail, headers={"Retry-After": "1"})
+
+
 BY_STATUS: dict[int, type[GeoperaError]] = {
     cls.status: cls
     for cls in (InvalidRequest, Unauthenticated, PaymentRequired, Forbidden, NotFound,

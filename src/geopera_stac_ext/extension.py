@@ -1,6 +1,7 @@
 """The ApiExtension that mounts the op API: one POST route per registered op, plus the catalogue."""
 
 import inspect
+import logging
 from typing import Any
 
 import attr
@@ -12,12 +13,13 @@ from stac_fastapi.types.extension import ApiExtension
 
 from geopera_stac_ext.auth.guard import authenticate
 from geopera_stac_ext.db.pool import connection
-from geopera_stac_ext.errors import GeoperaError, NotFound
+from geopera_stac_ext.errors import GeoperaError, NotFound, TransientConflict
 from geopera_stac_ext.ops.context import OpContext
 from geopera_stac_ext.ops.registry import Operation, load_all
 from geopera_stac_ext.problems import PROBLEM_JSON
 
 OP_PREFIX = "/v1/op"
+log = logging.getLogger(__name__)
 
 
 def _json_default(o: Any) -> Any:
@@ -31,15 +33,31 @@ def render(result: Any, media_type: str) -> Response:
     return Response(body, media_type=media_type)
 
 
+# NOTE: a transaction the server aborted to break a deadlock (40P01) or a serialization
+# conflict (40001) changed nothing (db.pool.translate makes it a TransientConflict), so the
+# op is run again, whole, on a fresh transaction.
+WRITE_ATTEMPTS = 3
+
+
 async def run_op(request: Request, operation: Operation, params: BaseModel) -> Any:
     """Authenticate, open a connection (a transaction for writes), run the handler."""
     request_id = request.scope.get("state", {}).get("request_id", "")
-    async with connection(request.app, write=operation.write) as conn:
-        principal = await authenticate(conn, request.headers.get("authorization"))
-        ctx = OpContext(request=request, conn=conn, principal=principal, op_id=operation.id,
-                        request_id=request_id, settings=request.app.state.geopera_settings,
-                        clock=request.app.state.clock)
-        return await operation.handler(ctx, params)
+    attempts = WRITE_ATTEMPTS if operation.write else 1
+    for attempt in range(1, attempts + 1):
+        try:
+            async with connection(request.app, write=operation.write) as conn:
+                principal = await authenticate(conn, request.headers.get("authorization"))
+                ctx = OpContext(request=request, conn=conn, principal=principal,
+                                op_id=operation.id, request_id=request_id,
+                                settings=request.app.state.geopera_settings,
+                                clock=request.app.state.clock)
+                return await operation.handler(ctx, params)
+        except TransientConflict as e:
+            if attempt == attempts:
+                raise
+            log.info("%s: %s (attempt %d of %d); running it again", operation.id,
+                     type(e.__cause__).__name__, attempt, attempts)
+    raise AssertionError("unreachable")
 
 
 def _endpoint_for(operation: Operation):

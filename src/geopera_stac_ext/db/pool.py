@@ -11,7 +11,13 @@ from fastapi import FastAPI
 from stac_fastapi.pgstac.config import PostgresSettings
 from stac_fastapi.pgstac.db import close_db_connection, connect_to_db
 
-from geopera_stac_ext.errors import Conflict, InvalidRequest, NotFound, ServiceUnavailable
+from geopera_stac_ext.errors import (
+    Conflict,
+    InvalidRequest,
+    NotFound,
+    ServiceUnavailable,
+    TransientConflict,
+)
 
 
 def postgres_settings(env: dict[str, str], max_size: int = 10) -> PostgresSettings:
@@ -42,6 +48,10 @@ def translate(exc: Exception) -> Exception:
         return InvalidRequest(f"value violates a constraint ({exc.constraint_name or 'check'})")
     if isinstance(exc, (asyncpg.DataError, asyncpg.InvalidTextRepresentationError)):
         return InvalidRequest("a value has the wrong format for its field")
+    if isinstance(exc, (asyncpg.DeadlockDetectedError, asyncpg.SerializationError)):
+        # NOTE: ops retry these first (extension.run_op); elsewhere they are a retryable 503
+        return TransientConflict("the database cancelled this request to resolve a conflict "
+                                 "with a concurrent one; nothing was changed, retry shortly")
     if isinstance(exc, asyncpg.QueryCanceledError):
         return ServiceUnavailable("the query took too long and was cancelled; narrow it down")
     if isinstance(exc, (asyncpg.TooManyConnectionsError, asyncpg.CannotConnectNowError,

@@ -1,0 +1,52 @@
+"""A write op the database aborts to break a deadlock is run again, whole, and succeeds."""
+
+import threading
+import time
+
+import httpx
+import psycopg
+
+from conftest import create_collection, create_item
+from geopera_stac_ext.settings import dsn_from_env
+
+
+def _waiting_on_locks(conn):
+    return conn.execute("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+                        " AND wait_event_type = 'Lock'").fetchone()[0]
+
+
+def test_items_update_aborted_by_a_deadlock_is_retried(client, live_server, world, db_env):
+    owner = world["owner"]
+    target = create_collection(client, owner, world.project_a1, "Target")
+    item = create_item(client, owner, world.project_a1)
+    result = {}
+
+    def move():
+        result["r"] = httpx.post(f"{live_server}/v1/op/items.update", headers=owner.headers,
+                                 json={"item_id": item["id"], "collection_id": target["id"]},
+                                 timeout=60)
+
+    with psycopg.connect(dsn_from_env(db_env)) as holder, \
+            psycopg.connect(dsn_from_env(db_env), autocommit=True) as watcher:
+        # NOTE: the opposite lock order to items.update's (target collection, then the item):
+        # the holder takes the item, the op takes the collection and waits for the item, then
+        # the holder asks for the collection. The op has waited longer, so its backend finds
+        # the cycle after deadlock_timeout (1 s) and is the one aborted.
+        holder.execute("SELECT 1 FROM geopera.items WHERE id = %s FOR UPDATE", (item["id"],))
+        thread = threading.Thread(target=move)
+        thread.start()
+        deadline = time.monotonic() + 20
+        while _waiting_on_locks(watcher) < 1 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert _waiting_on_locks(watcher) == 1
+        holder.execute("SELECT 1 FROM geopera.collections WHERE id = %s FOR UPDATE",
+                       (target["id"],))  # returns once the server has aborted the op's attempt
+        holder.rollback()
+        thread.join(60)
+        aborted = watcher.execute("SELECT deadlocks FROM pg_stat_database"
+                                  " WHERE datname = current_database()").fetchone()[0]
+    assert aborted >= 1  # a deadlock really happened
+    r = result["r"]
+    assert r.status_code == 200, r.text  # ... and the op's second attempt went through
+    got = client.post("/v1/op/items.get", headers=owner.headers, json={"item_id": item["id"]})
+    assert got.json()["item"]["collection_id"] == target["id"]
