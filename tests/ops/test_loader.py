@@ -133,17 +133,23 @@ def test_collection_option_and_unknown_targets(client, world, db_env, tmp_path):
     assert other.returncode == 2 and "not found" in other.stderr
 
 
+def _plant_in_inbox(db, project_id, feature):
+    """A pgstac row (no platform row) with the feature's id in the project's inbox: a load
+    that reaches that id fails inside the database."""
+    async def plant(conn):
+        inbox = await conn.fetchval("SELECT inbox_collection FROM geopera.projects"
+                                    " WHERE id = $1", project_id)
+        doc = dict(feature, collection=inbox)
+        await conn.execute("SELECT pgstac.create_item($1::text::jsonb)", orjson.dumps(doc).decode())
+    db(plant)
+
+
 def test_failed_batch_writes_nothing(client, world, db_env, tmp_path, db):
     src = _gen(tmp_path, 10, 1)
     lines = [orjson.loads(x) for x in src.read_text().splitlines()]
     # NOTE: a pgstac row that already holds line 8's id in the inbox makes the second batch's
     # COPY fail inside the database, after its collection and first rows were written.
-    async def plant(conn):
-        inbox = await conn.fetchval("SELECT inbox_collection FROM geopera.projects"
-                                    " WHERE id = $1", world.project_a1)
-        doc = dict(lines[7], collection=inbox)
-        await conn.execute("SELECT pgstac.create_item($1::text::jsonb)", orjson.dumps(doc).decode())
-    db(plant)
+    _plant_in_inbox(db, world.project_a1, lines[7])
     for line in lines[5:]:
         line.pop("collection")
     lines[5]["collection"] = "late-collection"
@@ -165,13 +171,7 @@ def test_failure_beside_a_concurrent_batch_is_reported_truthfully(client, world,
     exactly which lines were stored, and the database agrees with it."""
     src = _gen(tmp_path, 25, 1)
     lines = [orjson.loads(x) for x in src.read_text().splitlines()]
-
-    async def plant(conn):
-        inbox = await conn.fetchval("SELECT inbox_collection FROM geopera.projects"
-                                    " WHERE id = $1", world.project_a1)
-        doc = dict(lines[7], collection=inbox)
-        await conn.execute("SELECT pgstac.create_item($1::text::jsonb)", orjson.dumps(doc).decode())
-    db(plant)
+    _plant_in_inbox(db, world.project_a1, lines[7])
     for n, line in enumerate(lines):
         # one month, so after the first batch no batch has partition work and runs alone
         line["properties"]["datetime"] = f"2026-10-{n + 1:02d}T04:00:00Z"
