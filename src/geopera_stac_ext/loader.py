@@ -322,6 +322,11 @@ class Batch:
         return f"{self.items[0].lineno}–{self.items[-1].lineno}"
 
 
+# (line, reason) of a batch's lines that were not written: rejected, or skipped as already
+# loaded (reason None, with --skip-existing)
+NotWritten = list[tuple[int, str | None]]
+
+
 def _item_id(p: Prepared) -> str:
     return p.item_id
 
@@ -349,6 +354,7 @@ class Skipped(Exception):
 class Summary:
     loaded: int = 0
     rejected: int = 0
+    skipped: int = 0  # already loaded (--skip-existing)
     collections_created: int = 0
     lines: int = 0
     seconds: float = 0.0
@@ -356,7 +362,8 @@ class Summary:
 
     def as_dict(self) -> dict[str, Any]:
         rate = self.loaded / self.seconds if self.seconds else 0.0
-        return {"loaded": self.loaded, "rejected": self.rejected, "lines": self.lines,
+        return {"loaded": self.loaded, "rejected": self.rejected, "skipped": self.skipped,
+                "lines": self.lines,
                 "collections_created": self.collections_created,
                 "seconds": round(self.seconds, 3), "items_per_second": round(rate, 1)}
 
@@ -428,8 +435,10 @@ class BulkLoader:
 
     def __init__(self, conn: psycopg.Connection, settings: Settings, project_id: str,
                  collection: str | None, now: Callable[[], datetime] | None = None,
-                 connect: Callable[[], psycopg.Connection] | None = None) -> None:
+                 connect: Callable[[], psycopg.Connection] | None = None,
+                 skip_existing: bool = False) -> None:
         self.conn = conn
+        self.skip_existing = skip_existing
         self.connect = connect
         self.settings = settings
         self.now = now or (lambda: datetime.now(timezone.utc))
@@ -632,10 +641,10 @@ class BulkLoader:
             self.connections.clear()
 
     def write(self, batch: Batch, request_id: str,
-              after: list[Future[list[tuple[int, str]]]]) -> list[tuple[int, str]]:
+              after: list[Future[NotWritten]]) -> NotWritten:
         """Write one batch atomically, once the batches it must follow are done.
 
-        Returns (line, reason) of the lines rejected at write time.
+        Returns (line, reason) of the lines not written: rejected, or skipped (reason None).
         """
         # NOTE: waits happen here, before the transaction opens, so a writer never holds a
         # database lock while it waits on another writer (no deadlock the server cannot see).
@@ -656,17 +665,22 @@ class BulkLoader:
             raise
 
     def _write(self, conn: psycopg.Connection, batch: Batch, request_id: str,
-               check_ids: bool) -> list[tuple[int, str]]:
-        rejected: list[tuple[int, str]] = []
+               check_ids: bool) -> NotWritten:
+        rejected: NotWritten = []
         payloads = batch.payloads
         with conn.transaction(), conn.cursor() as cur:
             if check_ids:
                 ids = [b.item_id for b in batch.items]
-                taken = {str(r[0]) for r in cur.execute(
-                    "SELECT id FROM geopera.items WHERE id = ANY(%s::uuid[])", (ids,))}
+                taken = {str(r[0]): str(r[1]) for r in cur.execute(
+                    "SELECT id, project_id FROM geopera.items WHERE id = ANY(%s::uuid[])",
+                    (ids,))}
                 if taken:
-                    rejected = sorted((b.lineno, f"item id {b.item_id} already exists")
-                                      for b in batch.items if b.item_id in taken)
+                    # NOTE: --skip-existing: an id this project already has is a line an
+                    # earlier run of the load stored (None: skipped); anywhere else, an error.
+                    rejected = sorted(
+                        (b.lineno, None if self.skip_existing and taken[b.item_id] ==
+                         self.project_id else f"item id {b.item_id} already exists")
+                        for b in batch.items if b.item_id in taken)
                     payloads = self._payloads(
                         [b for b in batch.items if b.item_id not in taken])
             if batch.exclusive:
@@ -730,7 +744,7 @@ def load_file(conn: psycopg.Connection, settings: Settings, path: Path, project_
               collection: str | None = None, batch_size: int = DEFAULT_BATCH,
               report: Callable[[str], None] | None = None,
               connect: Callable[[], psycopg.Connection] | None = None,
-              writers: int = 1) -> Summary:
+              writers: int = 1, skip_existing: bool = False) -> Summary:
     """Load an ndjson file; bad lines are reported (line number, reason) and skipped.
 
     With `connect` (a factory of connections like `conn`), up to `writers` batches are written
@@ -742,7 +756,8 @@ def load_file(conn: psycopg.Connection, settings: Settings, path: Path, project_
     # collector is paused for the load and restored after it.
     collecting = gc.isenabled()
     gc.disable()
-    loader = BulkLoader(conn, settings, project_id, collection, connect=connect)
+    loader = BulkLoader(conn, settings, project_id, collection, connect=connect,
+                        skip_existing=skip_existing)
     try:
         return _load_file(loader, path, batch_size, report,
                           max(1, writers) if connect is not None else 1)
@@ -766,11 +781,14 @@ def _load_file(loader: BulkLoader, path: Path, batch_size: int,
         summary.errors.append(msg)
         report(msg)
 
-    pending: deque[tuple[Future[list[tuple[int, str]]], Batch]] = deque()
+    pending: deque[tuple[Future[NotWritten], Batch]] = deque()
 
-    def account(batch: Batch, late: list[tuple[int, str]]) -> None:
+    def account(batch: Batch, late: NotWritten) -> None:
         for lineno, why in late:
-            reject(lineno, why)
+            if why is None:
+                summary.skipped += 1
+            else:
+                reject(lineno, why)
         summary.loaded += len(batch.items) - len(late)
         summary.collections_created += len(batch.new_collections)
 
@@ -790,8 +808,7 @@ def _load_file(loader: BulkLoader, path: Path, batch_size: int,
             pending.clear()
             detail = (e.diag.message_primary if getattr(e, "diag", None) else None) or str(e)
             head = f"lines {batch.lines} could not be written ({detail}); nothing of that batch"
-            again = ("; loading the file again adds the lines not stored (it reports the "
-                     "stored ones as already existing)")
+            again = ("; load the file again with --skip-existing to add the lines not stored")
             if not alongside:
                 raise InvalidRequest(f"{head} or later ones was stored; {earlier} items from "
                                      f"earlier batches were{again}") from None
@@ -808,7 +825,7 @@ def _load_file(loader: BulkLoader, path: Path, batch_size: int,
     # after it. Other batches run `writers` at a time, so they may commit out of order.
     # Up to `writers + 1` validated batches wait (memory bound).
     ahead = writers + 1
-    last_exclusive: Future[list[tuple[int, str]]] | None = None
+    last_exclusive: Future[NotWritten] | None = None
     with ThreadPoolExecutor(max_workers=writers, thread_name_prefix="geopera-load") as pool:
 
         def flush(batch: Batch) -> None:
@@ -871,10 +888,12 @@ def cmd_load(args: argparse.Namespace, settings: Settings) -> int:
 
         with connect() as conn:
             summary = load_file(conn, settings, path, args.project, args.collection,
-                                args.batch_size, connect=connect, writers=args.writers)
+                                args.batch_size, connect=connect, writers=args.writers,
+                                skip_existing=args.skip_existing)
     out = summary.as_dict()
     cli.emit(out)
-    print(f"loaded {out['loaded']} items ({out['items_per_second']:,.0f}/s), rejected "
+    skipped = f", skipped {out['skipped']} already loaded" if args.skip_existing else ""
+    print(f"loaded {out['loaded']} items ({out['items_per_second']:,.0f}/s){skipped}, rejected "
           f"{out['rejected']} lines, created {out['collections_created']} collections",
           file=sys.stderr)
     return 1 if summary.rejected else 0
@@ -892,6 +911,9 @@ def register(sub: Any, _admin: Any) -> None:
     p.add_argument("--writers", type=int, default=DEFAULT_WRITERS,
                    help=f"batches written at once, each on its own connection (default "
                         f"{DEFAULT_WRITERS}; 1 writes them strictly in file order)")
+    p.add_argument("--skip-existing", action="store_true",
+                   help="skip lines whose item id this project already has (to finish a load "
+                        "that stopped part-way) instead of rejecting them")
     p.set_defaults(func=cmd_load)
 
 

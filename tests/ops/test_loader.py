@@ -188,7 +188,7 @@ def test_failure_beside_a_concurrent_batch_is_reported_truthfully(client, world,
         assert alongside and all(r in ("11–15", "16–20", "21–25") for r in alongside)
         assert stored == 5 + 5 * len(alongside)
         assert f"{stored} items in all" in run.stderr
-        assert "loading the file again adds the lines not stored" in run.stderr
+        assert "load the file again with --skip-existing" in run.stderr
     else:
         assert "nothing of that batch or later ones was stored" in run.stderr
         assert stored == 5
@@ -238,6 +238,34 @@ def test_in_process_load_two_writers_restores_gc_and_time_orders_asset_ids(world
     got = _count(db, "SELECT count(*) FROM pgstac.items WHERE datetime <= $1::text::timestamptz",
                  first[:10] + "T23:59:59Z")
     assert got == expected >= 1
+
+
+def test_skip_existing_finishes_a_partial_load_and_only_for_this_project(world, db_env,
+                                                                         tmp_path, db):
+    lines = _gen(tmp_path, 15, 2).read_text().splitlines()
+    part, whole = tmp_path / "part.ndjson", tmp_path / "whole.ndjson"
+    part.write_text("\n".join(lines[:10]) + "\n")
+    whole.write_text("\n".join(lines) + "\n")
+    assert _load(db_env, tmp_path, part, "--project", world.project_a1).returncode == 0
+    # the flag finishes the load cleanly: the 10 stored lines skipped, the 5 others loaded
+    again = _load(db_env, tmp_path, whole, "--project", world.project_a1, "--batch-size", 4,
+                  "--skip-existing")
+    assert again.returncode == 0, again.stderr
+    summary = json.loads(again.stdout)
+    assert (summary["loaded"], summary["skipped"], summary["rejected"]) == (5, 10, 0)
+    assert "skipped 10 already loaded" in again.stderr
+    assert _count(db, "SELECT count(*) FROM geopera.items") == 15
+    # without it, lines already stored are rejected (exit 1), and nothing is loaded twice
+    plain = _load(db_env, tmp_path, whole, "--project", world.project_a1, "--batch-size", 4)
+    assert plain.returncode == 1 and plain.stderr.count("already exists") == 15
+    assert json.loads(plain.stdout)["loaded"] == 0
+    assert _count(db, "SELECT count(*) FROM geopera.items") == 15
+    # ids another project holds are never skipped silently
+    other = _load(db_env, tmp_path, whole, "--project", world.project_a2, "--skip-existing")
+    assert other.returncode == 1 and other.stderr.count("already exists") == 15
+    assert json.loads(other.stdout)["skipped"] == 0
+    assert _count(db, "SELECT count(*) FROM geopera.items WHERE project_id = $1",
+                  world.project_a2) == 0
 
 
 def test_progress_bar_only_on_a_terminal(world, db_env, tmp_path):
