@@ -7,6 +7,7 @@ import uuid
 
 import httpx
 import pytest
+from fastapi import Request
 from fastapi.testclient import TestClient
 
 from conftest import create_collection, item_params, ok, op, problem, square
@@ -323,7 +324,7 @@ def test_unexpected_error_is_500_problem_without_internals(app, world, caplog):
 def test_database_error_in_a_handler_is_a_problem_not_a_trace(app, world, caplog):
     from geopera_stac_ext.db.pool import connection
 
-    async def bad_sql(request: __import__("fastapi").Request):
+    async def bad_sql(request: Request):
         async with connection(request.app) as conn:
             await conn.fetchval("SELECT * FROM geopera.no_such_table")
 
@@ -332,7 +333,7 @@ def test_database_error_in_a_handler_is_a_problem_not_a_trace(app, world, caplog
         resp = c.get("/v1/op-test/bad-sql")
     for record in caplog.records:
         record.expected_in_test = True
-    body = problem(resp, 500)
+    problem(resp, 500)
     assert "no_such_table" not in resp.text and "SELECT" not in resp.text
 
 
