@@ -754,17 +754,17 @@ def load_file(conn: psycopg.Connection, settings: Settings, path: Path, project_
     # again and again as they grow: 40 of 107 µs/item of the loader's CPU. The load makes no
     # reference cycles worth collecting (its objects are freed by reference counting), so the
     # collector is paused for the load and restored after it.
-    collecting = gc.isenabled()
-    gc.disable()
     loader = BulkLoader(conn, settings, project_id, collection, connect=connect,
                         skip_existing=skip_existing)
+    collecting = gc.isenabled()
+    gc.disable()
     try:
         return _load_file(loader, path, batch_size, report,
                           max(1, writers) if connect is not None else 1)
     finally:
-        loader.close()
         if collecting:
             gc.enable()
+        loader.close()
 
 
 def _load_file(loader: BulkLoader, path: Path, batch_size: int,

@@ -8,11 +8,12 @@ from pathlib import Path
 
 import orjson
 import psycopg
+import pytest
 from pypgstac.db import PgstacDB
 from pypgstac.load import Loader
 
 from conftest import create_collection, ok, op
-from geopera_stac_ext.errors import InvalidRequest
+from geopera_stac_ext.errors import InvalidRequest, NotFound
 from geopera_stac_ext import loader as loader_module
 from geopera_stac_ext.loader import BulkLoader, Checked, fast_check, feature_to_params
 from geopera_stac_ext.ops import items as items_module
@@ -216,6 +217,9 @@ def test_in_process_load_two_writers_restores_gc_and_time_orders_asset_ids(world
                                           batch_size=8, connect=connect, writers=2,
                                           report=lambda msg: None)
     assert gc.isenabled()  # paused for the load only
+    with connect() as conn, pytest.raises(NotFound):  # ... also when the load cannot start
+        loader_module.load_file(conn, settings, src, str(uuid.uuid4()), report=lambda m: None)
+    assert gc.isenabled()
     assert (summary.loaded, summary.rejected, summary.collections_created) == (60, 0, 4)
     assert _count(db, "SELECT count(*) FROM geopera.items i JOIN pgstac.items p ON p.id ="
                       " i.id::text AND p.collection = i.pgstac_collection"
