@@ -850,21 +850,27 @@ def _load_file(loader: BulkLoader, path: Path, batch_size: int,
         # writers going sooner.
         size = min(batch_size, FIRST_BATCH)
         # NOTE: bytes: orjson reads them directly, and rejects bad UTF-8 as a bad line.
-        with path.open("rb") as f:
-            for lineno, text in _lines(f):
-                summary.lines += 1
-                try:
-                    batch.add(loader.prepare(lineno, text, batch))
-                except GeoperaError as e:
-                    reject(lineno, e.detail)
-                if len(batch.items) >= size:
-                    flush(batch)
-                    batch = loader.new_batch()
-                    size = batch_size
-                    progress.update(f.tell(), summary.loaded)
-            flush(batch)
-            while pending:
-                collect()
+        try:
+            with path.open("rb") as f:
+                for lineno, text in _lines(f):
+                    summary.lines += 1
+                    try:
+                        batch.add(loader.prepare(lineno, text, batch))
+                    except GeoperaError as e:
+                        reject(lineno, e.detail)
+                    if len(batch.items) >= size:
+                        flush(batch)
+                        batch = loader.new_batch()
+                        size = batch_size
+                        progress.update(f.tell(), summary.loaded)
+                flush(batch)
+                while pending:
+                    collect()
+        except BaseException:
+            # NOTE: interrupted (Ctrl-C) or failed: batches already being written finish,
+            # queued ones are not started.
+            loader.failed = True
+            raise
     progress.update(progress.total, summary.loaded)
     progress.close()
     summary.seconds = time.perf_counter() - started
