@@ -26,6 +26,31 @@ SHARED = REPO.parent / "shared" / "bench"
 BIN = Path(sys.executable).parent
 
 
+async def stac_get_load(url: str, clients: int, seconds: float, key: str,
+                        rows: list[tuple[str, str]]) -> dict:
+    """Closed loop of our STAC API's GET /collections/{c}/items/{id}, with the bearer key."""
+    lat, errors = [], 0
+    deadline = time.perf_counter() + seconds
+    async with httpx.AsyncClient(timeout=60, limits=httpx.Limits(max_connections=clients),
+                                 headers={"authorization": f"Bearer {key}"}) as client:
+        async def worker(i: int) -> None:
+            nonlocal errors
+            rnd = random.Random(i)
+            while time.perf_counter() < deadline:
+                col, item = rnd.choice(rows)
+                t = time.perf_counter()
+                r = await client.get(f"{url}/collections/{col}/items/{item}")
+                lat.append((time.perf_counter() - t) * 1000)
+                errors += r.status_code != 200
+        t0 = time.perf_counter()
+        await asyncio.gather(*(worker(i) for i in range(clients)))
+        elapsed = time.perf_counter() - t0
+    lat.sort()
+    n = len(lat)
+    return {"requests": n, "rps": round(n / elapsed, 1), "p50_ms": round(lat[n // 2], 1),
+            "p95_ms": round(lat[int(n * .95)], 1), "errors": errors}
+
+
 async def list_load(url: str, clients: int, seconds: float, key: str | None,
                     project: str | None, collections: list[str]) -> dict:
     """Closed loop of first pages of 10 items: items.list (op) or stock's /items."""
@@ -96,11 +121,13 @@ def main() -> None:
         names = run_db(gs_env, lambda c: c.fetch("SELECT id::text, name FROM geopera.collections"))
         by_name = {r["name"]: r["id"] for r in names}
         stac_ids, op_ids = work / "stac_ids.tsv", work / "op_ids.txt"
+        ours_stac: list[tuple[str, str]] = []
         with items.open("rb") as f, stac_ids.open("w") as s, op_ids.open("w") as o:
             for line in f:
                 doc = orjson.loads(line)
                 s.write(f"{doc['collection']}\t{doc['id']}\n")
                 o.write(f"{doc['id']}\n")
+                ours_stac.append((by_name[doc["collection"]], doc["id"]))
         sport, gport = free_port(), free_port()
         stock_url, gs_url = f"http://127.0.0.1:{sport}", f"http://127.0.0.1:{gport}"
         results = []
@@ -121,8 +148,12 @@ def main() -> None:
                                                    list(by_name)))
                 ours_list = asyncio.run(list_load(gs_url, a.clients, a.seconds, owner.api_key,
                                                   owner.project, list(by_name.values())))
+                ours_stac_get = asyncio.run(stac_get_load(gs_url, a.clients, a.seconds,
+                                                          owner.api_key, ours_stac))
                 row = {"round": r, "stock_get": stock, "items_get": ours,
                        "get_ratio": round(ours["rps"] / stock["rps"], 2),
+                       "stac_get": ours_stac_get,
+                       "stac_get_ratio": round(ours_stac_get["rps"] / stock["rps"], 2),
                        "stock_list": stock_list, "items_list": ours_list,
                        "list_ratio": round(ours_list["rps"] / stock_list["rps"], 2)}
                 results.append(row)
@@ -132,6 +163,7 @@ def main() -> None:
         shutil.rmtree(work, ignore_errors=True)
     print(json.dumps({"items": a.items, "clients": a.clients,
                       "get_ratio": [x["get_ratio"] for x in results],
+                      "stac_get_ratio": [x["stac_get_ratio"] for x in results],
                       "list_ratio": [x["list_ratio"] for x in results]}))
 
 

@@ -86,3 +86,19 @@ def test_stac_key_without_items_read_scope_is_refused(client, world, db):
                                        [("project", world.project_a1, "owner")],
                                        scopes="collections:read"))
     problem(client.get("/search", headers=actor.headers), 403)
+
+
+def test_stac_get_item_is_the_search_feature_and_only_under_its_collection(client, world):
+    h = world["viewer"].headers
+    a = create_collection(client, world["editor"], world.project_a1, "A")
+    b = create_collection(client, world["editor"], world.project_a1, "B")
+    item = create_item(client, world["editor"], world.project_a1, collection_id=a["id"])
+    feat = ok(client.get(f"/collections/{a['id']}/items/{item['id']}", headers=h))
+    via_search = ok(client.get("/search", params={"ids": item["id"]}, headers=h))["features"]
+    assert via_search == [feat]  # the same representation as /search
+    assert feat["collection"] == a["id"]
+    for path in (f"/collections/{b['id']}/items/{item['id']}",  # another collection
+                 f"/collections/{a['id']}/items/not-a-uuid",
+                 f"/collections/not-a-uuid/items/{item['id']}"):
+        problem(client.get(path, headers=h), 404)
+    problem(client.get(f"/collections/{a['id']}/items/{item['id']}"), 401)
