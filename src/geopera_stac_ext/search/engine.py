@@ -378,8 +378,14 @@ async def _run(conn: Any, req: SearchRequest, vis: Visibility) -> SearchResult:
     where = " AND ".join(clauses)
     # NOTE: every pgstac row in a visible partition was written by our item ops with a UUID id
     # (geopera.items.id), so the cast is safe, and it lets the join probe the primary key.
+    # The same equality once more as text lets the join also run from geopera.items into
+    # pgstac's per-partition id index. Without it, whenever the generic plan started from
+    # geopera.items it scanned pgstac's partitions once per row: measured over 50k items
+    # (benchmarks/search/shapes.py), `/search?limit=10` and, in another run, a collection's
+    # items ran past the 30 s budget, depending on the statistics of the moment. With it the
+    # worst plan is one pass over the visible rows and a sort (≈ 1 s at 50k).
     join = ("pgstac.items p JOIN geopera.items i "
-            "ON i.id = p.id::uuid AND i.pgstac_collection = p.collection")
+            "ON i.id = p.id::uuid AND p.id = i.id::text AND i.pgstac_collection = p.collection")
     order = _order(req)
     lim, off = sql.bind(req.limit), sql.bind(req.offset)
     if reads_stac:
