@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import random
 import socket
 import subprocess
 import sys
@@ -77,3 +79,29 @@ def served(cmd: list[str], env: dict[str, str], probe: str,
     finally:
         server.terminate()
         server.wait(timeout=30)
+
+
+async def closed_loop(send: Any, clients: int, seconds: float,
+                      headers: dict[str, str] | None = None) -> dict:
+    """`clients` concurrent loops of `await send(client, rnd)` (an httpx request) for
+    `seconds`; req/s, p50/p95 latency and the count of non-200 answers."""
+    lat: list[float] = []
+    errors = 0
+    deadline = time.perf_counter() + seconds
+    async with httpx.AsyncClient(timeout=60, headers=headers or {},
+                                 limits=httpx.Limits(max_connections=clients)) as client:
+        async def worker(i: int) -> None:
+            nonlocal errors
+            rnd = random.Random(i)
+            while time.perf_counter() < deadline:
+                t = time.perf_counter()
+                r = await send(client, rnd)
+                lat.append((time.perf_counter() - t) * 1000)
+                errors += r.status_code != 200
+        t0 = time.perf_counter()
+        await asyncio.gather(*(worker(i) for i in range(clients)))
+        elapsed = time.perf_counter() - t0
+    lat.sort()
+    n = len(lat)
+    return {"requests": n, "rps": round(n / elapsed, 1), "p50_ms": round(lat[n // 2], 1),
+            "p95_ms": round(lat[int(n * .95)], 1), "errors": errors}

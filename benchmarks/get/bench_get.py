@@ -6,19 +6,23 @@ import argparse
 import asyncio
 import json
 import os
-import random
 import shutil
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
-import httpx
 import orjson
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from _common import REPO, bench_database, free_port, owner_of_new_project, served  # noqa: E402
+from _common import (  # noqa: E402
+    REPO,
+    bench_database,
+    closed_loop,
+    free_port,
+    owner_of_new_project,
+    served,
+)
 from geopera_stac_ext.cli import run_db  # noqa: E402
 from geopera_stac_ext.db.embedded import EmbeddedCluster  # noqa: E402
 
@@ -26,59 +30,8 @@ SHARED = REPO.parent / "shared" / "bench"
 BIN = Path(sys.executable).parent
 
 
-async def stac_get_load(url: str, clients: int, seconds: float, key: str,
-                        rows: list[tuple[str, str]]) -> dict:
-    """Closed loop of our STAC API's GET /collections/{c}/items/{id}, with the bearer key."""
-    lat, errors = [], 0
-    deadline = time.perf_counter() + seconds
-    async with httpx.AsyncClient(timeout=60, limits=httpx.Limits(max_connections=clients),
-                                 headers={"authorization": f"Bearer {key}"}) as client:
-        async def worker(i: int) -> None:
-            nonlocal errors
-            rnd = random.Random(i)
-            while time.perf_counter() < deadline:
-                col, item = rnd.choice(rows)
-                t = time.perf_counter()
-                r = await client.get(f"{url}/collections/{col}/items/{item}")
-                lat.append((time.perf_counter() - t) * 1000)
-                errors += r.status_code != 200
-        t0 = time.perf_counter()
-        await asyncio.gather(*(worker(i) for i in range(clients)))
-        elapsed = time.perf_counter() - t0
-    lat.sort()
-    n = len(lat)
-    return {"requests": n, "rps": round(n / elapsed, 1), "p50_ms": round(lat[n // 2], 1),
-            "p95_ms": round(lat[int(n * .95)], 1), "errors": errors}
-
-
-async def list_load(url: str, clients: int, seconds: float, key: str | None,
-                    project: str | None, collections: list[str]) -> dict:
-    """Closed loop of first pages of 10 items: items.list (op) or stock's /items."""
-    lat, errors = [], 0
-    deadline = time.perf_counter() + seconds
-    headers = {"authorization": f"Bearer {key}"} if key else {}
-    async with httpx.AsyncClient(timeout=60, limits=httpx.Limits(max_connections=clients),
-                                 headers=headers) as client:
-        async def worker(i: int) -> None:
-            nonlocal errors
-            rnd = random.Random(i)
-            while time.perf_counter() < deadline:
-                col = rnd.choice(collections)
-                t = time.perf_counter()
-                if project:
-                    r = await client.post(f"{url}/v1/op/items.list", json={
-                        "project_id": project, "collection_id": col, "limit": 10})
-                else:
-                    r = await client.get(f"{url}/collections/{col}/items", params={"limit": 10})
-                lat.append((time.perf_counter() - t) * 1000)
-                errors += r.status_code != 200
-        t0 = time.perf_counter()
-        await asyncio.gather(*(worker(i) for i in range(clients)))
-        elapsed = time.perf_counter() - t0
-    lat.sort()
-    n = len(lat)
-    return {"requests": n, "rps": round(n / elapsed, 1), "p50_ms": round(lat[n // 2], 1),
-            "p95_ms": round(lat[int(n * .95)], 1), "errors": errors}
+def bearer(key: str) -> dict[str, str]:
+    return {"authorization": f"Bearer {key}"}
 
 
 def get_load(args: list[str], clients: int, seconds: float) -> dict:
@@ -120,6 +73,7 @@ def main() -> None:
             sys.exit(load.stderr[-2000:])
         names = run_db(gs_env, lambda c: c.fetch("SELECT id::text, name FROM geopera.collections"))
         by_name = {r["name"]: r["id"] for r in names}
+        names, cids = list(by_name), list(by_name.values())
         stac_ids, op_ids = work / "stac_ids.tsv", work / "op_ids.txt"
         ours_stac: list[tuple[str, str]] = []
         with items.open("rb") as f, stac_ids.open("w") as s, op_ids.open("w") as o:
@@ -144,12 +98,21 @@ def main() -> None:
                                  a.seconds)
                 ours = get_load(["--op", gs_url, "--key", owner.api_key, "--ids", str(op_ids)],
                                 a.clients, a.seconds)
-                stock_list = asyncio.run(list_load(stock_url, a.clients, a.seconds, None, None,
-                                                   list(by_name)))
-                ours_list = asyncio.run(list_load(gs_url, a.clients, a.seconds, owner.api_key,
-                                                  owner.project, list(by_name.values())))
-                ours_stac_get = asyncio.run(stac_get_load(gs_url, a.clients, a.seconds,
-                                                          owner.api_key, ours_stac))
+                # first pages of 10 items of a random collection: items.list returns the
+                # exact `total` too
+                stock_list = asyncio.run(closed_loop(
+                    lambda cl, rnd: cl.get(f"{stock_url}/collections/{rnd.choice(names)}/items",
+                                           params={"limit": 10}),
+                    a.clients, a.seconds))
+                ours_list = asyncio.run(closed_loop(
+                    lambda cl, rnd: cl.post(f"{gs_url}/v1/op/items.list", json={
+                        "project_id": owner.project, "collection_id": rnd.choice(cids),
+                        "limit": 10}),
+                    a.clients, a.seconds, bearer(owner.api_key)))
+                ours_stac_get = asyncio.run(closed_loop(
+                    lambda cl, rnd: cl.get("{}/collections/{}/items/{}".format(
+                        gs_url, *rnd.choice(ours_stac))),
+                    a.clients, a.seconds, bearer(owner.api_key)))
                 row = {"round": r, "stock_get": stock, "items_get": ours,
                        "get_ratio": round(ours["rps"] / stock["rps"], 2),
                        "stac_get": ours_stac_get,

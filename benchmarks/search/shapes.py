@@ -6,48 +6,30 @@ import argparse
 import asyncio
 import json
 import os
-import random
 import shutil
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
-import httpx
 import orjson
 import psycopg
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from _common import REPO, bench_database, free_port, owner_of_new_project, served  # noqa: E402
+from _common import (  # noqa: E402
+    REPO,
+    bench_database,
+    closed_loop,
+    free_port,
+    owner_of_new_project,
+    served,
+)
 from geopera_stac_ext.cli import run_db  # noqa: E402
 from geopera_stac_ext.db.embedded import EmbeddedCluster  # noqa: E402
 from geopera_stac_ext.loader import load_file  # noqa: E402
 from geopera_stac_ext.settings import Settings, dsn_from_env  # noqa: E402
 
 GEN = REPO.parent / "shared" / "bench" / "gen_items.py"
-
-
-async def closed_loop(base: str, key: str, path_of, clients: int, seconds: float) -> dict:
-    lat, errors = [], 0
-    deadline = time.perf_counter() + seconds
-    async with httpx.AsyncClient(headers={"authorization": f"Bearer {key}"},
-                                 timeout=60) as client:
-        async def worker(i: int) -> None:
-            nonlocal errors
-            rnd = random.Random(i)
-            while time.perf_counter() < deadline:
-                t = time.perf_counter()
-                r = await client.get(base + path_of(rnd))
-                lat.append((time.perf_counter() - t) * 1000)
-                errors += r.status_code != 200
-        t0 = time.perf_counter()
-        await asyncio.gather(*(worker(i) for i in range(clients)))
-        elapsed = time.perf_counter() - t0
-    lat.sort()
-    return {"requests": len(lat), "rps": round(len(lat) / elapsed, 1),
-            "p50_ms": round(lat[len(lat) // 2], 1), "p95_ms": round(lat[int(len(lat) * .95)], 1),
-            "errors": errors}
 
 
 def main() -> None:
@@ -86,9 +68,12 @@ def main() -> None:
         with served([str(Path(sys.executable).parent / "geopera-stac"), "--log-level", "warning",
                      "serve", "--host", "127.0.0.1", "--port", str(port)], genv, base + "/v1/op"):
             for name, path_of in shapes.items():
-                asyncio.run(closed_loop(base, owner.api_key, path_of, a.clients, 2))  # warm-up
+                def send(cl, rnd, path_of=path_of):
+                    return cl.get(base + path_of(rnd))
+                auth = {"authorization": f"Bearer {owner.api_key}"}
+                asyncio.run(closed_loop(send, a.clients, 2, auth))  # warm-up
                 print(json.dumps({"shape": name, **asyncio.run(closed_loop(
-                    base, owner.api_key, path_of, a.clients, a.seconds))}), flush=True)
+                    send, a.clients, a.seconds, auth))}), flush=True)
     finally:
         cluster.stop()
         shutil.rmtree(work, ignore_errors=True)
