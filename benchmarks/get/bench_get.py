@@ -71,8 +71,8 @@ def main() -> None:
                                owner.project], env=genv, capture_output=True, text=True)
         if load.returncode != 0:
             sys.exit(load.stderr[-2000:])
-        names = run_db(gs_env, lambda c: c.fetch("SELECT id::text, name FROM geopera.collections"))
-        by_name = {r["name"]: r["id"] for r in names}
+        by_name = {r["name"]: r["id"] for r in run_db(
+            gs_env, lambda c: c.fetch("SELECT id::text, name FROM geopera.collections"))}
         names, cids = list(by_name), list(by_name.values())
         stac_ids, op_ids = work / "stac_ids.tsv", work / "op_ids.txt"
         ours_stac: list[tuple[str, str]] = []

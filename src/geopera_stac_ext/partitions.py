@@ -25,3 +25,9 @@ async def guard_partition(conn: Any, pgstac_collection: str) -> None:
     """
     if not await conn.fetchval(HAS_PARTITION_SQL.format("$1"), pgstac_collection):
         await conn.execute(LOCK_SQL.format("$1"), PARTITION_LOCK)
+
+
+async def create_stac_item(conn: Any, pgstac_collection: str, content: str) -> None:
+    """pgstac.create_item (content: the item's JSON text), after the partition guard."""
+    await guard_partition(conn, pgstac_collection)
+    await conn.execute("SELECT pgstac.create_item($1::text::jsonb)", content)

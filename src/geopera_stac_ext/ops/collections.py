@@ -201,15 +201,21 @@ async def _addressed_collection(ctx: OpContext, scope: str, collection_id: str,
     return record
 
 
+async def _locked_collection(ctx: OpContext, collection_id: str) -> dict[str, Any]:
+    """The live collection row under FOR UPDATE (404 if a concurrent delete got there first)."""
+    locked = await fetch_collection(ctx.conn, collection_id, for_update=True)
+    if locked is None:
+        raise NotFound(f"collection {collection_id} not found")
+    return locked
+
+
 @op("collections.update", params=CollectionsUpdateParams, result=CollectionRecord,
     side_effect="compute", scope="collections:write",
     purpose="Update a collection's metadata.", errors=(Forbidden, NotFound))
 async def collections_update(ctx: OpContext, p: CollectionsUpdateParams) -> dict[str, Any]:
     record = await _addressed_collection(ctx, "collections:write", p.collection_id,
                                          p.project_id, "write")
-    locked = await fetch_collection(ctx.conn, p.collection_id, for_update=True)
-    if locked is None:
-        raise NotFound(f"collection {p.collection_id} not found")
+    locked = await _locked_collection(ctx, p.collection_id)
     changes = {f: getattr(p, f) for f in COLLECTION_MUTABLE if p.given(f)}
     merged = {**locked, **changes}
     await ctx.conn.execute(
@@ -236,8 +242,7 @@ async def collections_delete(ctx: OpContext, p: CollectionsDeleteParams) -> dict
                                          p.project_id, "admin")
     # NOTE: FOR UPDATE waits for items.create/update holding FOR SHARE on it (moving an item
     # in), then re-checks deleted_at: a concurrent second delete gets 404 here.
-    if await fetch_collection(ctx.conn, p.collection_id, for_update=True) is None:
-        raise NotFound(f"collection {p.collection_id} not found")
+    await _locked_collection(ctx, p.collection_id)
     now = ctx.now()
     inbox = await ctx.conn.fetchval(
         "SELECT inbox_collection FROM geopera.projects WHERE id = $1", record["project_id"])

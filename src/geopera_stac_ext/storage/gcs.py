@@ -9,20 +9,17 @@ from datetime import datetime, timezone
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote, urlparse
+from urllib.parse import quote
 
-from geopera_stac_ext.errors import InvalidRequest, ServiceUnavailable
+from geopera_stac_ext.errors import ServiceUnavailable
+from geopera_stac_ext.storage.hrefs import split_object_url
 
 HOST = "storage.googleapis.com"
 ALGORITHM = "GOOG4-RSA-SHA256"
 
 
 def split(href: str) -> tuple[str, str]:
-    u = urlparse(href)
-    name = u.path.lstrip("/")
-    if u.scheme != "gs" or not u.netloc or not name:
-        raise InvalidRequest(f"asset href {href!r} is not a gs://bucket/object URL")
-    return u.netloc, name
+    return split_object_url(href, "gs", "object")
 
 
 @lru_cache(maxsize=4)

@@ -36,6 +36,15 @@ def local_path(storage_dir: Path, href: str) -> Path | None:
     return full
 
 
+def split_object_url(href: str, scheme: str, noun: str) -> tuple[str, str]:
+    """(bucket, object name) of `scheme://bucket/name`; 400 naming the expected form."""
+    u = urlparse(href)
+    name = u.path.lstrip("/")
+    if u.scheme != scheme or not u.netloc or not name:
+        raise InvalidRequest(f"asset href {href!r} is not of the form {scheme}://bucket/{noun}")
+    return u.netloc, name
+
+
 def check_href(storage_dir: Path, href: str) -> None:
     if not href or len(href) > 2048:
         raise InvalidRequest("asset href must be 1–2048 characters")

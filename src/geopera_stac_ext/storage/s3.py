@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from functools import lru_cache
 from typing import Any
-from urllib.parse import urlparse
 
-from geopera_stac_ext.errors import InvalidRequest, ServiceUnavailable
+from geopera_stac_ext.errors import ServiceUnavailable
+from geopera_stac_ext.storage.hrefs import split_object_url
 
 
 @lru_cache(maxsize=8)
@@ -23,11 +23,7 @@ def _client(endpoint_url: str | None, region: str) -> Any:
 
 
 def split(href: str) -> tuple[str, str]:
-    u = urlparse(href)
-    key = u.path.lstrip("/")
-    if u.scheme != "s3" or not u.netloc or not key:
-        raise InvalidRequest(f"asset href {href!r} is not an s3://bucket/key URL")
-    return u.netloc, key
+    return split_object_url(href, "s3", "key")
 
 
 def presign(settings: Any, href: str, ttl: int) -> str:
