@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import sys
 from collections.abc import Callable
 from contextlib import asynccontextmanager
 from datetime import datetime
@@ -21,15 +20,19 @@ from stac_fastapi.api.models import (
     create_request_model,
 )
 from stac_fastapi.pgstac.config import Settings as StacSettings
-from stac_fastapi.pgstac.core import CoreCrudClient, health_check
+from stac_fastapi.pgstac.core import health_check
 from stac_fastapi.pgstac.models.extensions import Extensions
 from stac_fastapi.pgstac.types.search import PgstacSearch
 
-from geopera_stac_ext.auth.guard import authenticate
+from geopera_stac_ext.auth.guard import authenticate, require_scope
 from geopera_stac_ext.db.pool import close_pools, connection, open_pools
 from geopera_stac_ext.errors import GeoperaError
 from geopera_stac_ext.extension import OperationsExtension
+from geopera_stac_ext.models.common import configure_geometry_limits
 from geopera_stac_ext.problems import RequestContextMiddleware, install_handlers, problem_response
+from geopera_stac_ext.search.gate import SearchGateMiddleware
+from geopera_stac_ext.search.stac_input import StacInputMiddleware
+from geopera_stac_ext.search.stac_client import GeoperaStacClient, stac_extension_overrides
 from geopera_stac_ext.settings import Settings, external_pg_env
 from geopera_stac_ext.storage.routes import DownloadsExtension
 
@@ -54,20 +57,14 @@ class StacAuthMiddleware:
         try:
             async with connection(scope["app"]) as conn:
                 principal = await authenticate(conn, request.headers.get("authorization"))
+            # NOTE: README: every STAC route needs items:read, the landing page, /conformance
+            # and /queryables included (they were answered for any valid key).
+            require_scope(principal, "items:read")
         except GeoperaError as err:
             await problem_response(request, err)(scope, receive, send)
             return
         scope.setdefault("state", {})["principal"] = principal
         await self.app(scope, receive, send)
-
-
-def stac_client_class() -> type[CoreCrudClient]:
-    """The STAC client: our engine-backed one when present, else stock (auth still applies)."""
-    try:
-        from geopera_stac_ext.search.stac_client import GeoperaStacClient
-    except ImportError:
-        return CoreCrudClient
-    return GeoperaStacClient
 
 
 def create_app(settings: Settings | None = None, *, pg_env: dict[str, str] | None = None,
@@ -83,11 +80,10 @@ def create_app(settings: Settings | None = None, *, pg_env: dict[str, str] | Non
         docs_url="/api.html",
         enabled_extensions=["query", "sort", "filter", "pagination", "fields"],
     )
-    client_cls = stac_client_class()
-    # NOTE: the engine-backed client brings its own /queryables (filter extension client).
-    overrides = getattr(sys.modules.get(client_cls.__module__), "stac_extension_overrides",
-                        lambda: {})()
-    extensions = Extensions(settings=stac_settings, **overrides)
+    # NOTE: our engine-backed client, imported directly: stock CoreCrudClient would serve every
+    # tenant's items, so a broken import must stop the service at start-up (fail closed).
+    extensions = Extensions(settings=stac_settings, **stac_extension_overrides())
+    configure_geometry_limits(settings.max_geometry_vertices, settings.max_geometry_bytes)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
@@ -133,7 +129,7 @@ def create_app(settings: Settings | None = None, *, pg_env: dict[str, str] | Non
         settings=stac_settings,
         extensions=[*extensions.search, *extensions.item_collection, OperationsExtension(),
                     DownloadsExtension()],
-        client=client_cls(pgstac_search_model=post_model),  # type: ignore[arg-type]
+        client=GeoperaStacClient(pgstac_search_model=post_model),  # type: ignore[arg-type]
         response_class=JSONResponse,
         items_get_request_model=items_get_model,
         search_get_request_model=get_model,
@@ -146,7 +142,9 @@ def create_app(settings: Settings | None = None, *, pg_env: dict[str, str] | Non
     app.state.clock = clock
     install_handlers(app)
     # NOTE: added last = outermost: the request id exists before auth can fail.
+    app.add_middleware(StacInputMiddleware)  # NOTE: inside auth: 401 before 400
     app.add_middleware(StacAuthMiddleware)
+    app.add_middleware(SearchGateMiddleware)  # NOTE: before any work (search/gate.py)
     app.add_middleware(RequestContextMiddleware, max_body_bytes=settings.max_body_bytes)
     return app
 

@@ -42,7 +42,8 @@ WRITE_ATTEMPTS = 3
 async def run_op(request: Request, operation: Operation, params: BaseModel) -> Any:
     """Authenticate, open a connection (a transaction for writes), run the handler."""
     request_id = request.scope.get("state", {}).get("request_id", "")
-    attempts = WRITE_ATTEMPTS if operation.write else 1
+    # NOTE: reads too: a search the database picked as a deadlock victim changed nothing.
+    attempts = WRITE_ATTEMPTS
     for attempt in range(1, attempts + 1):
         try:
             async with connection(request.app, write=operation.write) as conn:

@@ -29,6 +29,14 @@ class Settings(BaseSettings):
     # A search still running after this is cancelled and answered 503 (exact counts over
     # millions of matches); see docs/search.md.
     search_timeout_ms: int = Field(default=30_000, ge=1)
+    # Fairness (docs/security.md "Limits and fairness"): request geometries are bounded; one
+    # user runs at most this many searches at once (429 + Retry-After beyond, across every
+    # process on the database); a request that cannot get a pooled connection within the
+    # acquire timeout is answered 503 + Retry-After instead of queueing.
+    max_geometry_vertices: int = Field(default=10_000, ge=4)
+    max_geometry_bytes: int = Field(default=512 * 1024, ge=1024)
+    search_concurrency_per_user: int = Field(default=3, ge=1, le=1000)
+    db_acquire_timeout_seconds: float = Field(default=5.0, gt=0)
     lifecycle_interval_seconds: float = 0  # 0 = the in-process lifecycle job is off
     # Retention (free plan): active → expiring at retention - warning, → expired at retention,
     # → deleted after the grace period. Paid plan: active → archived after archive_after_days.

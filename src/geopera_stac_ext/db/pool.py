@@ -54,22 +54,61 @@ def translate(exc: Exception) -> Exception:
                                  "with a concurrent one; nothing was changed, retry shortly")
     if isinstance(exc, asyncpg.QueryCanceledError):
         return ServiceUnavailable("the query took too long and was cancelled; narrow it down")
-    if isinstance(exc, (asyncpg.TooManyConnectionsError, asyncpg.CannotConnectNowError,
-                        ConnectionError, OSError)):
-        return ServiceUnavailable("the database is unavailable; retry shortly")
+    if isinstance(exc, DB_GONE):
+        return ServiceUnavailable("the database is unavailable; retry shortly",
+                                  headers={"Retry-After": "5"})
     return exc
+
+
+# NOTE: a database that stops mid-request surfaces as any of these (admin shutdown while a
+# query runs, the socket closing under asyncpg: InternalClientError/ConnectionDoesNotExist).
+DB_GONE = (asyncpg.TooManyConnectionsError, asyncpg.CannotConnectNowError,
+           asyncpg.PostgresConnectionError, asyncpg.OperatorInterventionError,
+           asyncpg.InternalClientError, asyncpg.ConnectionDoesNotExistError,
+           ConnectionError, OSError)
+
+
+def _busy() -> ServiceUnavailable:
+    return ServiceUnavailable("every database connection is busy; retry shortly",
+                              headers={"Retry-After": "1"})
 
 
 @asynccontextmanager
 async def connection(app: FastAPI, write: bool = False) -> AsyncIterator[Any]:
-    """A pooled connection; write=True opens a transaction committed on success."""
+    """A pooled connection; write=True opens a transaction committed on success.
+
+    NOTE: waiting for a free connection is bounded (GEOPERA_DB_ACQUIRE_TIMEOUT_SECONDS): a
+    saturated pool answers 503 + Retry-After at once instead of queueing requests for 30 s.
+    """
     pool = app.state.writepool if write else app.state.readpool
+    settings = getattr(app.state, "geopera_settings", None)
+    timeout = settings.db_acquire_timeout_seconds if settings is not None else None
     try:
-        async with pool.acquire() as conn:
-            if write:
-                async with conn.transaction():
-                    yield conn
-            else:
+        conn = await pool.acquire(timeout=timeout)
+    except TimeoutError:
+        raise _busy() from None
+    except Exception as e:
+        if (mapped := translate(e)) is e:
+            raise
+        raise mapped from e
+    try:
+        if write:
+            async with conn.transaction():
                 yield conn
-    except asyncpg.PostgresError as e:
-        raise translate(e) from e
+        else:
+            yield conn
+    except Exception as e:
+        if (mapped := translate(e)) is e:
+            raise
+        raise mapped from e
+    finally:
+        await _release(pool, conn)
+
+
+async def _release(pool: Any, conn: Any) -> None:
+    try:
+        await pool.release(conn)
+    except Exception:  # noqa: BLE001
+        # NOTE: the database went away under the connection; the pool drops it, and the
+        # request's own answer (usually a 503) must not become a 500 here.
+        conn.terminate()

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import math
 import re
 from datetime import datetime, timezone
 from typing import Annotated, Any
 from uuid import UUID
+
+import orjson
 
 from pydantic import (
     AfterValidator,
@@ -50,39 +53,69 @@ def _datetime(v: Any) -> datetime:
         raise ValueError("must be an RFC 3339 timestamp string")
     if dt.tzinfo is None:
         dt = dt.replace(tzinfo=timezone.utc)
-    return dt.astimezone(timezone.utc)
+    try:
+        return dt.astimezone(timezone.utc)
+    except OverflowError:  # e.g. 9999-12-31T23:59:59-14:00 is past year 9999 in UTC
+        raise ValueError("must fall within years 1-9999 in UTC") from None
 
 
-def _positions(coords: Any, depth: int) -> None:
+# NOTE: request geometries are bounded (issue 11, docs/security.md "Limits and fairness"): one
+# 20,000-vertex `intersects` held a search connection for 30 s. Every geometry the service
+# accepts (items.create/update, `intersects`, CQL2 spatial literals) passes through _geometry.
+# create_app() applies GEOPERA_MAX_GEOMETRY_VERTICES / GEOPERA_MAX_GEOMETRY_BYTES.
+GEOMETRY_LIMITS = {"vertices": 10_000, "bytes": 512 * 1024}
+
+
+def configure_geometry_limits(vertices: int, size_bytes: int) -> None:
+    GEOMETRY_LIMITS.update(vertices=vertices, bytes=size_bytes)
+
+
+def finite_number(c: Any) -> bool:
+    # NOTE: JSON allows 400-digit integers and Python keeps them exact; a coordinate must fit
+    # a double (PostGIS), and NaN/Infinity are no coordinates.
+    if isinstance(c, bool) or not isinstance(c, (int, float)):
+        return False
+    return math.isfinite(c) if isinstance(c, float) else abs(c) <= 1_000_000
+
+
+def _positions(coords: Any, depth: int, count: list[int]) -> None:
     if depth == 0:
         if (not isinstance(coords, list) or len(coords) not in (2, 3)
-                or not all(isinstance(c, (int, float)) and not isinstance(c, bool)
-                           for c in coords)):
+                or not all(finite_number(c) for c in coords)):
             raise ValueError("a position must be [lon, lat] or [lon, lat, z] numbers")
         lon, lat = coords[0], coords[1]
         if not (-180 <= lon <= 180 and -90 <= lat <= 90):
             raise ValueError("coordinates must be lon in [-180, 180], lat in [-90, 90]")
+        count[0] += 1
+        if count[0] > GEOMETRY_LIMITS["vertices"]:
+            raise ValueError(f"geometry has more than {GEOMETRY_LIMITS['vertices']} vertices "
+                             "(the limit GEOPERA_MAX_GEOMETRY_VERTICES); simplify it")
         return
     if not isinstance(coords, list) or not coords:
         raise ValueError("coordinates are not nested as the geometry type requires")
     for c in coords:
-        _positions(c, depth - 1)
+        _positions(c, depth - 1, count)
 
 
 DEPTH = {"Point": 0, "MultiPoint": 1, "LineString": 1, "MultiLineString": 2, "Polygon": 2,
          "MultiPolygon": 3}
 
 
-def _geometry(v: Any) -> dict[str, Any]:
+def _one_geometry(v: Any, count: list[int], nested: bool) -> dict[str, Any]:
     if not isinstance(v, dict) or v.get("type") not in GEOMETRY_TYPES:
         raise ValueError(f"must be a GeoJSON geometry object with type one of "
                          f"{', '.join(sorted(GEOMETRY_TYPES))}")
     if v["type"] == "GeometryCollection":
+        if nested:
+            # NOTE: RFC 7946 §3.1.8: a GeometryCollection SHOULD NOT nest others; PostGIS'
+            # GeoJSON reader fails on it, so it is refused here with the field named.
+            raise ValueError("a GeometryCollection must not contain another GeometryCollection")
         geoms = v.get("geometries")
         if not isinstance(geoms, list) or not geoms:
             raise ValueError("a GeometryCollection needs a non-empty `geometries` list")
-        return {"type": "GeometryCollection", "geometries": [_geometry(g) for g in geoms]}
-    _positions(v.get("coordinates"), DEPTH[v["type"]])
+        return {"type": "GeometryCollection",
+                "geometries": [_one_geometry(g, count, True) for g in geoms]}
+    _positions(v.get("coordinates"), DEPTH[v["type"]], count)
     if v["type"] == "Polygon":
         for ring in v["coordinates"]:
             if len(ring) < 4 or ring[0] != ring[-1]:
@@ -90,9 +123,17 @@ def _geometry(v: Any) -> dict[str, Any]:
     return {"type": v["type"], "coordinates": v["coordinates"]}
 
 
+def _geometry(v: Any) -> dict[str, Any]:
+    geom = _one_geometry(v, [0], False)
+    size = len(orjson.dumps(geom))
+    if size > GEOMETRY_LIMITS["bytes"]:
+        raise ValueError(f"geometry is {size} bytes as GeoJSON, more than "
+                         f"{GEOMETRY_LIMITS['bytes']} (the limit GEOPERA_MAX_GEOMETRY_BYTES)")
+    return geom
+
+
 def _bbox(v: Any) -> list[float]:
-    if not isinstance(v, list) or len(v) != 4 or not all(
-            isinstance(x, (int, float)) and not isinstance(x, bool) for x in v):
+    if not isinstance(v, list) or len(v) != 4 or not all(finite_number(x) for x in v):
         raise ValueError("must be exactly four numbers [west, south, east, north]")
     w, s, e, n = (float(x) for x in v)
     if not (-90 <= s <= 90 and -90 <= n <= 90):

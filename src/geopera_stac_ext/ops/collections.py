@@ -11,7 +11,7 @@ from geopera_stac_ext.errors import Forbidden, NotFound
 from geopera_stac_ext.models.common import Color, Name, Record, Uuid
 from geopera_stac_ext.ops.context import OpContext
 from geopera_stac_ext.ops.registry import Params, op
-from geopera_stac_ext.partitions import guard_partition
+from geopera_stac_ext.partitions import drop_stac_collection, guard_partition, lock_stac_items
 from geopera_stac_ext.records import COLLECTION_COLUMNS, collection_record, dumps
 from geopera_stac_ext.tenancy import stac_collection
 
@@ -251,6 +251,9 @@ async def collections_delete(ctx: OpContext, p: CollectionsDeleteParams) -> dict
     await ctx.conn.execute(
         "SELECT 1 FROM geopera.items WHERE collection_id = $1 ORDER BY id FOR UPDATE",
         p.collection_id)
+    # NOTE: before any partition lock (move_pgstac_rows alters the inbox partition):
+    # partitions.lock_stac_items says why.
+    await lock_stac_items(ctx.conn)
     await move_pgstac_rows(ctx.conn, p.collection_id, inbox)
     unlinked = await ctx.conn.fetchval(
         """
@@ -260,7 +263,7 @@ async def collections_delete(ctx: OpContext, p: CollectionsDeleteParams) -> dict
         ) SELECT count(*) FILTER (WHERE deleted_at IS NULL) FROM moved
         """,
         p.collection_id, inbox, now)
-    await ctx.conn.execute("SELECT pgstac.delete_collection($1)", p.collection_id)
+    await drop_stac_collection(ctx.conn, p.collection_id)
     await ctx.conn.execute(
         "UPDATE geopera.collections SET deleted_at = $2, updated_at = $2 WHERE id = $1",
         p.collection_id, now)

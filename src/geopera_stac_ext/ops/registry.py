@@ -9,6 +9,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, model_validator
 
 from geopera_stac_ext.errors import GeoperaError
+from geopera_stac_ext.models.jsonsafe import check_json
 
 SideEffect = Literal["read", "compute", "destructive", "share_export"]
 
@@ -20,34 +21,17 @@ class Params(BaseModel):
 
     @model_validator(mode="before")
     @classmethod
-    def _no_nul_characters(cls, data: Any) -> Any:
-        # NOTE: PostgreSQL text and jsonb cannot hold U+0000; refuse it here, naming where it
-        # is, instead of a vague database error after part of the work was done.
-        if (where := _nul_path(data, "")) is not None:
-            raise ValueError(f"{where or 'body'}: text must not contain NUL (\\u0000) characters")
+    def _storable_json(cls, data: Any) -> Any:
+        # NOTE: every op body passes here first (models/jsonsafe.py): NUL and lone surrogates
+        # in text, integers beyond 64 bits, NaN/Infinity and nesting too deep are refused,
+        # naming where they are, instead of failing in orjson or the database after part of
+        # the work was done.
+        check_json(data)
         return data
 
     def given(self, name: str) -> bool:
         """True when the caller sent the field (even as null): patch-by-presence semantics."""
         return name in self.model_fields_set
-
-
-def _nul_path(value: Any, path: str) -> str | None:
-    """The dotted path of the first string (value or key) holding a NUL character, or None."""
-    if isinstance(value, str):
-        return path if "\x00" in value else None
-    if isinstance(value, dict):
-        for k, v in value.items():
-            here = f"{path}.{k}" if path else str(k)
-            if isinstance(k, str) and "\x00" in k:
-                return path or "body"
-            if (found := _nul_path(v, here)) is not None:
-                return found
-    elif isinstance(value, list):
-        for i, v in enumerate(value):
-            if (found := _nul_path(v, f"{path}[{i}]")) is not None:
-                return found
-    return None
 
 
 @dataclass(frozen=True)

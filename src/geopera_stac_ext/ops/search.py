@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from contextlib import nullcontext
 from typing import Any, Literal
 
 from pydantic import Field
@@ -10,6 +11,7 @@ from geopera_stac_ext.errors import Forbidden, InvalidRequest, NotFound
 from geopera_stac_ext.models.common import Limit, Offset, Record, Uuid
 from geopera_stac_ext.ops.context import OpContext
 from geopera_stac_ext.ops.registry import Params, op
+from geopera_stac_ext.search.gate import db_slot
 from geopera_stac_ext.search.engine import (
     SearchRequest,
     record_feature,
@@ -73,7 +75,11 @@ async def _respond(ctx: OpContext, p: ItemsSearchOrgParams, req: SearchRequest,
                    vis: Any) -> dict[str, Any]:
     if p.base_url and not p.base_url.startswith(("http://", "https://")):
         raise InvalidRequest("base_url: must be an absolute http(s) URL")
-    result = await run_search(ctx.conn, req, vis, ctx.settings.search_timeout_ms)
+    # NOTE: outside HTTP (demo seeding) there is no app, hence no per-user gate to apply.
+    gate = (db_slot(ctx.request.app, ctx.conn, ctx.principal.user_id)
+            if ctx.request is not None else nullcontext())
+    async with gate:
+        result = await run_search(ctx.conn, req, vis, ctx.settings.search_timeout_ms)
     if p.format == "stac":
         base = p.base_url or (str(ctx.request.base_url) if ctx.request else "")
         features = await stac_features(ctx.conn, result.records, base)

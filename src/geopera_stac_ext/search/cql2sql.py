@@ -81,7 +81,10 @@ def parse_instant(value: Any, what: str) -> datetime:
             f"{what}: {value!r} is not an RFC 3339 timestamp (e.g. 2026-05-18T10:30:00Z)") from None
     if dt.tzinfo is None:
         dt = dt.replace(tzinfo=timezone.utc)
-    return dt.astimezone(timezone.utc)
+    try:
+        return dt.astimezone(timezone.utc)
+    except OverflowError:  # e.g. 9999-12-31T23:59:59-14:00 is past year 9999 in UTC
+        raise InvalidRequest(f"{what}: {value!r} is outside years 1-9999 in UTC") from None
 
 
 class SqlBuilder:
@@ -300,7 +303,9 @@ class Translator:
             geom = _geometry(value)
         except ValueError as e:
             raise InvalidRequest(f"filter: invalid geometry: {e}") from None
-        return f"ST_SetSRID(ST_GeomFromGeoJSON({self.sql.bind(orjson.dumps(geom).decode())}), 4326)"
+        # NOTE: a scalar subquery (InitPlan) parses the GeoJSON once per query, not per row.
+        return (f"(SELECT ST_SetSRID(ST_GeomFromGeoJSON("
+                f"{self.sql.bind(orjson.dumps(geom).decode())}), 4326))")
 
     def sql_envelope(self, bbox: Any) -> str:
         from geopera_stac_ext.search.engine import parse_bbox

