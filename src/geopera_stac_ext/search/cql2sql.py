@@ -453,8 +453,10 @@ class Translator:
             items = [x if isinstance(x, str) else orjson.dumps(x).decode() for x in v.lit]
             return self.bind(items, "::text[]")
         if v.j is not None:
+            # NOTE: a missing property is unknown (NULL), not a one-element array.
             return (f"(CASE WHEN jsonb_typeof({v.j}) = 'array' THEN ARRAY(SELECT "
-                    f"jsonb_array_elements_text({v.j})) ELSE ARRAY[{v.j} #>> '{{}}'] END)")
+                    f"jsonb_array_elements_text({v.j})) WHEN {v.j} IS NOT NULL "
+                    f"THEN ARRAY[{v.j} #>> '{{}}'] END)")
         if v.kind in ("text", "num", "bool", "ts") and v.lit is not NO_VALUE:
             x = v.lit if isinstance(v.lit, str) else orjson.dumps(v.lit).decode()
             return self.bind([x], "::text[]")

@@ -292,10 +292,13 @@ QUERYABLE_PROPS: dict[str, dict[str, Any]] = {
     "collection": {"title": "Collection ID", "type": "string"},
     "geometry": {"title": "Footprint", "$ref": "https://geojson.org/schema/Geometry.json"},
     "datetime": {"title": "Acquired", "type": "string", "format": "date-time"},
+    "start_datetime": {"title": "Acquired from", "type": "string", "format": "date-time"},
+    "end_datetime": {"title": "Acquired until", "type": "string", "format": "date-time"},
     "eo:cloud_cover": {"title": "Cloud cover (%) — also `cloud_cover`", "type": "number",
                        "minimum": 0, "maximum": 100},
     "gsd": {"title": "Ground sample distance (m)", "type": "number"},
     "title": {"title": "Name — also `name`", "type": "string"},
+    "description": {"title": "Description", "type": "string"},
     "geopera:type": {"title": "Item type — also `type`", "type": "string"},
     "geopera:lifecycle_state": {"title": "Lifecycle state — also `lifecycle_state`",
                                 "type": "string",
@@ -303,11 +306,14 @@ QUERYABLE_PROPS: dict[str, dict[str, Any]] = {
     "geopera:project_id": {"title": "Project — also `project_id`", "type": "string"},
     "created": {"title": "Created — also `created_at`", "type": "string", "format": "date-time"},
     "updated": {"title": "Updated — also `updated_at`", "type": "string", "format": "date-time"},
+    "geopera:expires_at": {"title": "Expires — also `expires_at`", "type": "string",
+                           "format": "date-time"},
 }
 
 
 class GeoperaFiltersClient(AsyncBaseFiltersClient):
-    """/queryables: the fields the engine understands (other properties are matched as JSON)."""
+    """/queryables: the fields the engine understands, with the types it reads them as (other
+    properties are matched as JSON, typed by what they are compared with)."""
 
     async def get_queryables(self, request: Request, collection_id: str | None = None,
                              **kwargs: Any) -> dict[str, Any]:
