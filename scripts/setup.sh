@@ -25,3 +25,18 @@ if [ ! -f .venv/.installed ] || [ requirements.lock -nt .venv/.installed ] \
   .venv/bin/pip install -q -c requirements.lock -e '.[test]'
   touch .venv/.installed
 fi
+
+# The JS SDK (clients/js) and its tests: Node >= 18 with npm, headless Chromium for the browser
+# check, and the SDK's pinned devDependencies.
+APT_JS=()
+command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1 || APT_JS+=(nodejs npm)
+[ -x /usr/bin/chromium ] || APT_JS+=(chromium)
+if [ ${#APT_JS[@]} -gt 0 ]; then
+  SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${APT_JS[@]}" >/dev/null
+fi
+if [ ! -f clients/js/node_modules/.package-lock.json ] \
+   || [ clients/js/package-lock.json -nt clients/js/node_modules/.package-lock.json ]; then
+  (cd clients/js && npm ci --no-audit --no-fund --loglevel=error)
+fi
