@@ -1,4 +1,4 @@
-"""@geopera/sdk (clients/js): its `node --test` suite, run against a live server on a real database."""
+"""@geopera/sdk (clients/js): its `node --test` suite against a live server on a real database."""
 
 from __future__ import annotations
 
@@ -89,51 +89,64 @@ def _item(c: Geopera, project_id: str, name: str, assets: list[dict[str, Any]],
     return item
 
 
-def seed(url: str, world, db, settings: Settings) -> dict[str, Any]:
-    """The data the JS tests read; written to a JSON file whose path is GEOPERA_SDK_TEST."""
-    out: dict[str, Any] = {"base_url": url, "project_id": world.project_a1,
-                           "keys": {name: a.key for name, a in world.actors.items()},
-                           "download_window_seconds": DOWNLOAD_WINDOW_SECONDS}
-    boss = Geopera(api_key=world["org_owner"].key, base_url=url)
-    # 410: an item the retention machinery expired. NOTE: created before anything else, so
-    # the lifecycle run (at retention + 1 day) expires nothing but it.
-    gone = _item(boss, world.project_a2, "Expired scene", [_file_asset(settings, "data", b"x" * 10)])
+def _seed_gone(boss: Geopera, world, db, settings: Settings) -> dict[str, Any]:
+    """410: an item the retention machinery expired. NOTE: seeded before anything else, so
+    the lifecycle runs (warning, then retention + 1 day ahead) expire nothing but it."""
+    gone = _item(boss, world.project_a2, "Expired scene", [_file_asset(settings, "data", b"x")])
     later = datetime.now(timezone.utc) + timedelta(days=settings.free_retention_days + 1)
     db(lambda conn: run_lifecycle(conn, settings, later - timedelta(days=8)))
     db(lambda conn: run_lifecycle(conn, settings, later))
     assert boss.op("items.get", item_id=gone["id"])["item"]["lifecycle_state"] == "expired"
-    out["gone"] = {"item_id": gone["id"], "asset_id": gone["assets"]["data"]}
+    return {"item_id": gone["id"], "asset_id": gone["assets"]["data"]}
 
-    editor = Geopera(api_key=world["editor"].key, base_url=url)
-    # The guide samples' project: three items (newest last) and the collection '3a9b...'.
+
+def _seed_samples(editor: Geopera, world, settings: Settings) -> dict[str, Any]:
+    """The guide samples' project: three items (newest last) and the collection '3a9b...'."""
     names = ("Field 12 — 2026-05-18", "Field 13 — 2026-05-18", "Lake run — 2026-05-20")
-    sample_items = [_item(editor, world.project_a1, n, [_file_asset(settings, "data", n.encode())],
-                          datetime=f"2026-05-{18 + i}T01:20:00Z") for i, n in enumerate(names)]
+    items = [_item(editor, world.project_a1, n, [_file_asset(settings, "data", n.encode())],
+                   datetime=f"2026-05-{18 + i}T01:20:00Z") for i, n in enumerate(names)]
     survey = editor.op("collections.create", project_id=world.project_a1, name="Survey 3a9b")
-    out["samples"] = {"item_id": sample_items[0]["id"], "collection_id": survey["id"],
-                      "asset_id": sample_items[0]["assets"]["data"],
-                      "newest": names[-1], "count": len(names)}
+    return {"item_id": items[0]["id"], "asset_id": items[0]["assets"]["data"],
+            "collection_id": survey["id"], "newest": names[-1], "count": len(names)}
 
-    # Pagination: seven items in a collection of project A2 (org owner's).
+
+def _seed_paging(boss: Geopera, world) -> dict[str, Any]:
+    """Seven items in a collection of project A2."""
     pages = boss.op("collections.create", project_id=world.project_a2, name="Paging")
-    paged = [_item(boss, world.project_a2, f"Paged {i}", [{"key": "data", "href": f"s3://b/{i}.tif"}],
-                   collection_id=pages["id"], datetime=f"2026-03-0{i + 1}T00:00:00Z")["id"]
-             for i in range(7)]
-    out["paging"] = {"project_id": world.project_a2, "collection_id": pages["id"], "ids": paged}
+    ids = [_item(boss, world.project_a2, f"Paged {i}", [{"key": "data", "href": f"s3://b/{i}.tif"}],
+                 collection_id=pages["id"], datetime=f"2026-03-0{i + 1}T00:00:00Z")["id"]
+           for i in range(7)]
+    return {"project_id": world.project_a2, "collection_id": pages["id"], "ids": ids}
 
-    # Downloads: one file per test (the limit is one grant per asset per window).
+
+def _seed_downloads(boss: Geopera, world, settings: Settings) -> dict[str, Any]:
+    """One asset per download test (the limit is one grant per asset per window)."""
     blob = TIFF + os.urandom(300_000)
     keys = ("file", "stream", "retry", "bounded", "abort", "ratelimit", "browser")
-    dl = _item(boss, world.project_a2, "Download scene",
-               [_file_asset(settings, "data", b"d")] + [_file_asset(settings, k, blob) for k in keys])
-    out["download"] = {"item_id": dl["id"], "assets": {k: dl["assets"][k] for k in keys},
-                       "sha256": hashlib.sha256(blob).hexdigest(), "size": len(blob)}
+    item = _item(boss, world.project_a2, "Download scene",
+                 [_file_asset(settings, "data", b"d")] + [_file_asset(settings, k, blob)
+                                                          for k in keys])
+    return {"item_id": item["id"], "assets": {k: item["assets"][k] for k in keys},
+            "sha256": hashlib.sha256(blob).hexdigest(), "size": len(blob)}
 
-    # 402: org B's subscription is past due.
-    outsider = Geopera(api_key=world["outsider"].key, base_url=url)
-    unpaid = _item(outsider, world.project_b1, "Unpaid scene", [_file_asset(settings, "data", b"p")])
-    db(lambda conn: tenancy.set_subscription(conn, world.org_b, "past_due"))
-    out["past_due"] = {"item_id": unpaid["id"], "asset_id": unpaid["assets"]["data"]}
+
+def seed(url: str, world, db, settings: Settings) -> dict[str, Any]:
+    """The data the JS tests read; written to a JSON file whose path is GEOPERA_SDK_TEST."""
+    with Geopera(api_key=world["org_owner"].key, base_url=url) as boss, \
+            Geopera(api_key=world["editor"].key, base_url=url) as editor, \
+            Geopera(api_key=world["outsider"].key, base_url=url) as outsider:
+        out: dict[str, Any] = {"base_url": url, "project_id": world.project_a1,
+                               "keys": {name: a.key for name, a in world.actors.items()},
+                               "download_window_seconds": DOWNLOAD_WINDOW_SECONDS}
+        out["gone"] = _seed_gone(boss, world, db, settings)
+        out["samples"] = _seed_samples(editor, world, settings)
+        out["paging"] = _seed_paging(boss, world)
+        out["download"] = _seed_downloads(boss, world, settings)
+        # 402: org B's subscription is past due.
+        unpaid = _item(outsider, world.project_b1, "Unpaid scene",
+                       [_file_asset(settings, "data", b"p")])
+        db(lambda conn: tenancy.set_subscription(conn, world.org_b, "past_due"))
+        out["past_due"] = {"item_id": unpaid["id"], "asset_id": unpaid["assets"]["data"]}
     return out
 
 
