@@ -11,11 +11,14 @@ mkdir -p "$OUT"
 exec 9>"$OUT.lock"
 flock 9  # NOTE: two checkouts starting their tests together build it once.
 if [ ! -f "$OUT/dist/index.html" ]; then
-  cp "$HERE/package.json" "$HERE/package-lock.json" "$OUT/"
-  (cd "$OUT" && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund --loglevel=error >&2)
+  if [ ! -f "$OUT/node_modules/.package-lock.json" ]; then
+    cp "$HERE/package.json" "$HERE/package-lock.json" "$OUT/"
+    (cd "$OUT" && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund --loglevel=error >&2)
+  fi
   rm -rf "$OUT/app" "$OUT/dist.tmp"
   # NOTE: built from a copy outside node_modules/ (babel-loader skips anything under it).
   cp -r "$OUT/node_modules/@radiantearth/stac-browser" "$OUT/app"
+  ln -s ../node_modules "$OUT/app/node_modules"  # its styles import ../node_modules/ol/ol.css
   # Runtime configuration (the "config.js" option of STAC Browser's docs/options.md): the tests
   # write dist/config.js per run with the live server's URL and the auth settings.
   sed -i 's|<!-- <script defer="defer" src="/config.js"></script> -->|<script defer="defer" src="./config.js"></script>|' \
