@@ -45,7 +45,7 @@ def test_no_tracked_file_refers_to_the_shared_folder_and_vendored_files_are_trac
 def test_guide_excerpt_test_passes_from_a_clone_without_the_shared_folder(tmp_path):
     clone = _clone_head(tmp_path)
     test = "tests/ops/test_guide_organize.py::test_sample_is_the_guides_text"
-    r = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", test],
+    r = subprocess.run([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", test],
                        cwd=clone, capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
     assert "1 passed" in r.stdout
