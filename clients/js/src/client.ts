@@ -18,7 +18,7 @@ export interface GeoperaOptions {
   apiKey?: string;
   /** In Node, `GEOPERA_BASE_URL` when not given; else https://api.geopera.com. */
   baseUrl?: string;
-  /** Per attempt (request and body); default 30000. 0 disables the deadline. */
+  /** Per attempt of an op (answer and body; for `download`, until the file's answer starts); default 30000. 0 = none. */
   timeoutMs?: number;
   /** 429 answers retried at most this many times (default 3), honouring Retry-After. */
   maxRetries?: number;

@@ -59,12 +59,14 @@ export async function download(client: Geopera, params: DownloadParams, options:
     deadline.clear();
     throw deadline.errorFor(e, 'GET of the signed URL');
   }
+  // NOTE: timeoutMs bounds the wait for the answer, not the transfer (files may be large);
+  // the caller's signal still aborts the body.
+  deadline.stopTimer();
   if (!response.body) {
     deadline.clear();
     throw new InvalidResponseError('the signed URL answered without a body', { status: response.status });
   }
   if (options.to === undefined) {
-    // NOTE: the deadline stays armed for the body: the caller's signal or the timeout ends it.
     outcome.body = response.body;
     return outcome;
   }

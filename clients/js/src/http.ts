@@ -51,8 +51,14 @@ export class Deadline {
     return new TransportError(`${what} failed: ${reason}`, { cause });
   }
 
-  clear(): void {
+  /** Disarms the timeout only: the caller's signal still aborts (e.g. a long body stream). */
+  stopTimer(): void {
     if (this.timer !== undefined) clearTimeout(this.timer);
+    this.timer = undefined;
+  }
+
+  clear(): void {
+    this.stopTimer();
     this.callerSignal?.removeEventListener('abort', this.onAbort);
   }
 }
