@@ -99,10 +99,11 @@ test(SAME_ORIGIN
   const apiOrigin = SAME_ORIGIN ? pageOrigin : new URL(fx.base_url).origin;
   if (!SAME_ORIGIN) assert.notEqual(pageOrigin, apiOrigin);
   const { result, log } = await runPage(pageOrigin, {
-    key: fx.keys.viewer,
+    key: fx.keys.org_owner,
     baseUrl: apiOrigin,
     projectId: fx.project_id,
     download: { item_id: fx.samples.item_id, asset_id: fx.samples.asset_id },
+    limited: { item_id: fx.download.item_id, asset_id: fx.download.assets.browser },
   });
   assert.equal(result.error, undefined, `${result.error}\npage log:\n${log}`);
   assert.equal(result.origin, pageOrigin);
@@ -118,6 +119,9 @@ test(SAME_ORIGIN
   assert.match(result.download.url, /^http:\/\/127\.0\.0\.1:\d+\/download\//);
   assert.equal(result.download.expires, 900);
   assert.equal(result.download.body, null);
+  // 429 and its Retry-After reach the page; the SDK waited and the retry succeeded.
+  assert.ok(result.retry.ms >= 900, `retried after ${result.retry.ms} ms`);
+  assert.equal(result.retry.expires, 900);
 });
 
 test('a page on an origin the service does not allow gets a TransportError', { skip: SAME_ORIGIN && 'the service has no CORS yet' }, async () => {
@@ -125,8 +129,9 @@ test('a page on an origin the service does not allow gets a TransportError', { s
   try {
     const origin = `http://127.0.0.1:${other.address().port}`;
     const { result } = await runPage(origin, {
-      key: fx.keys.viewer, baseUrl: fx.base_url, projectId: fx.project_id,
+      key: fx.keys.org_owner, baseUrl: fx.base_url, projectId: fx.project_id,
       download: { item_id: fx.samples.item_id, asset_id: fx.samples.asset_id },
+      limited: { item_id: fx.download.item_id, asset_id: fx.download.assets.browser },
     });
     assert.match(result.error, /^TransportError: /);
     assert.equal(result.kind, 'network');
