@@ -28,6 +28,7 @@ async function main() {
   });
   let n = 0;
   const step = async (name, fn) => {
+    if (cfg.only && !cfg.only.includes(name)) return;
     const started = Date.now();
     try {
       const value = await fn();
