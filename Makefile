@@ -10,5 +10,8 @@ run: setup
 test: setup
 	.venv/bin/python -m pytest
 
+lint: setup
+	.venv/bin/ruff check .
+
 bench: setup
 	bash benchmarks/run_all.sh
