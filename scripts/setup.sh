@@ -1,14 +1,24 @@
 #!/usr/bin/env bash
-# Installs what the service and its tests need on Debian: PostgreSQL 15 + PostGIS (apt) and a
-# virtualenv with the pinned Python packages. Idempotent; fast when everything is in place.
+# Installs what the service and its tests need on Debian: PostgreSQL 15 + PostGIS, gdal-bin and
+# chromium (apt) and a virtualenv with the pinned Python packages. STAC Browser (npm) is built
+# by tests/e2e/stac-browser/build.sh when its tests first run. Idempotent; fast when everything
+# is in place.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+# NOTE: apt only for what is missing: PostGIS for the database, and for the imagery tests
+# (tests/e2e) GDAL's command-line tools and Chromium (driven headless; never downloaded).
+APT=()
 if ! ls /usr/share/postgresql/*/extension/postgis.control >/dev/null 2>&1 \
    || ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
+  APT+=(postgresql-15-postgis-3)
+fi
+command -v gdalinfo >/dev/null 2>&1 || APT+=(gdal-bin)
+[ -x /usr/bin/chromium ] || APT+=(chromium)
+if [ ${#APT[@]} -gt 0 ]; then
   SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"
   $SUDO apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq postgresql-15-postgis-3 >/dev/null
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${APT[@]}" >/dev/null
 fi
 # The cluster is run as the postgres system user when we are root (initdb refuses root).
 if [ "$(id -u)" = 0 ] && ! id postgres >/dev/null 2>&1; then
