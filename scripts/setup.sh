@@ -15,6 +15,8 @@ if ! ls /usr/share/postgresql/*/extension/postgis.control >/dev/null 2>&1 \
 fi
 command -v gdalinfo >/dev/null 2>&1 || APT+=(gdal-bin)
 [ -x /usr/bin/chromium ] || APT+=(chromium)
+# Node >= 18 and npm for the JS SDK (clients/js) and its tests.
+{ command -v node && command -v npm; } >/dev/null 2>&1 || APT+=(nodejs npm)
 if [ ${#APT[@]} -gt 0 ]; then
   SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"
   $SUDO apt-get update -qq
@@ -34,4 +36,10 @@ if [ ! -f .venv/.installed ] || [ requirements.lock -nt .venv/.installed ] \
   .venv/bin/pip install -q --upgrade pip
   .venv/bin/pip install -q -c requirements.lock -e '.[test]'
   touch .venv/.installed
+fi
+
+# The JS SDK's pinned devDependencies (clients/js: typescript, esbuild) for its tests.
+if [ ! -f clients/js/node_modules/.package-lock.json ] \
+   || [ clients/js/package-lock.json -nt clients/js/node_modules/.package-lock.json ]; then
+  (cd clients/js && npm ci --no-audit --no-fund --loglevel=error)
 fi
