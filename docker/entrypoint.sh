@@ -35,9 +35,12 @@ case "$role" in
     exec geopera-stac migrate ;;
   lifecycle)
     every="${GEOPERA_LIFECYCLE_EVERY_SECONDS:-300}"
+    # NOTE: as PID 1 a shell ignores SIGTERM unless trapped; sleeping in the background and
+    # `wait`ing lets `docker stop` end the loop at once (a run in progress finishes first).
+    trap 'exit 0' TERM INT
     while :; do
       geopera-stac lifecycle run || echo "geopera-entrypoint: lifecycle run failed; retrying" >&2
-      sleep "$every"
+      sleep "$every" & wait $!
     done ;;
   bootstrap)
     # NOTE: installed as geopera-bootstrap in the image, docker/bootstrap.sh in the repository.

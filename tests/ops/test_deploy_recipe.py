@@ -98,6 +98,19 @@ def test_entrypoint_migrates_bootstraps_and_serves_a_working_key(db_env, tmp_pat
         server.wait(timeout=60)
 
 
+def test_entrypoint_lifecycle_role_runs_the_job_repeatedly(db_env, tmp_path):
+    env = _env(db_env, GEOPERA_SIGNING_SECRET=SECRET, GEOPERA_HOME=str(tmp_path),
+               GEOPERA_LIFECYCLE_EVERY_SECONDS="1")
+    job = subprocess.Popen([str(ENTRYPOINT), "lifecycle"], env=env, stdout=subprocess.PIPE,
+                           stderr=subprocess.PIPE, text=True)
+    try:
+        runs = [json.loads(job.stdout.readline()) for _ in range(2)]
+    finally:
+        job.terminate()
+        job.wait(timeout=30)
+    assert [r["ran"] for r in runs] == [True, True] and runs[0]["items"] == 0
+
+
 def _wait(base: str, proc: subprocess.Popen) -> None:
     deadline = time.monotonic() + 90
     while time.monotonic() < deadline:
