@@ -106,7 +106,7 @@ def stac_feature(record: dict[str, Any], assets: list[dict[str, Any]], base_url:
     feature: dict[str, Any] = {
         "type": "Feature",
         "stac_version": "1.0.0",
-        "stac_extensions": [],
+        "stac_extensions": extensions_used(properties, stac_asset_map),
         "id": item_id,
         "geometry": record["geometry"],
         "bbox": record["bbox"],
