@@ -63,6 +63,19 @@ class StacAuthMiddleware:
         await self.app(scope, receive, send)
 
 
+# NOTE: stac-fastapi's sort extension declares only v1.1.0 URIs; pystac-client (0.9) matches
+# `https://api.stacspec.org/v1.0.*/item-search#sort` and warns "does not conform to SORT".
+SORT_V1_0 = "https://api.stacspec.org/v1.0.0/item-search#sort"
+
+
+def advertise_sort_v1_0(search_extensions: list[Any]) -> None:
+    from stac_fastapi.extensions import SortExtension
+
+    for ext in search_extensions:
+        if isinstance(ext, SortExtension) and SORT_V1_0 not in ext.conformance_classes:
+            ext.conformance_classes = [*ext.conformance_classes, SORT_V1_0]
+
+
 def stac_client_class() -> type[CoreCrudClient]:
     """The STAC client: our engine-backed one when present, else stock (auth still applies)."""
     try:
@@ -90,6 +103,7 @@ def create_app(settings: Settings | None = None, *, pg_env: dict[str, str] | Non
     overrides = getattr(sys.modules.get(client_cls.__module__), "stac_extension_overrides",
                         lambda: {})()
     extensions = Extensions(settings=stac_settings, **overrides)
+    advertise_sort_v1_0(extensions.search)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
