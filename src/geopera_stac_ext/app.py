@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from contextlib import asynccontextmanager
+from contextlib import ExitStack, asynccontextmanager
 from datetime import datetime
+from typing import Any
 
 from fastapi import APIRouter, FastAPI, Request
 from starlette.middleware import Middleware
+from starlette.middleware.cors import CORSMiddleware
 from starlette.types import ASGIApp, Receive, Scope, Send
 from stac_fastapi.api.app import StacApi
 from stac_fastapi.api.middleware import ProxyHeaderMiddleware
@@ -67,6 +69,19 @@ class StacAuthMiddleware:
         await self.app(scope, receive, send)
 
 
+# NOTE: stac-fastapi's sort extension declares only v1.1.0 URIs; pystac-client (0.9) matches
+# `https://api.stacspec.org/v1.0.*/item-search#sort` and warns "does not conform to SORT".
+SORT_V1_0 = "https://api.stacspec.org/v1.0.0/item-search#sort"
+
+
+def advertise_sort_v1_0(search_extensions: list[Any]) -> None:
+    from stac_fastapi.extensions import SortExtension
+
+    for ext in search_extensions:
+        if isinstance(ext, SortExtension) and SORT_V1_0 not in ext.conformance_classes:
+            ext.conformance_classes = [*ext.conformance_classes, SORT_V1_0]
+
+
 def create_app(settings: Settings | None = None, *, pg_env: dict[str, str] | None = None,
                clock: Callable[[], datetime] | None = None) -> FastAPI:
     """Build the app. Database: pg_env, else DATABASE_URL/PG*, else the embedded cluster."""
@@ -83,32 +98,32 @@ def create_app(settings: Settings | None = None, *, pg_env: dict[str, str] | Non
     # NOTE: our engine-backed client, imported directly: stock CoreCrudClient would serve every
     # tenant's items, so a broken import must stop the service at start-up (fail closed).
     extensions = Extensions(settings=stac_settings, **stac_extension_overrides())
+    advertise_sort_v1_0(extensions.search)
     configure_geometry_limits(settings.max_geometry_vertices, settings.max_geometry_bytes)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
-        cluster = None
-        env = pg_env or external_pg_env(settings)
-        if env is None:
-            from geopera_stac_ext.db.embedded import EmbeddedCluster
-            from geopera_stac_ext.db.migrate import migrate
+        with ExitStack() as stack:
+            env = pg_env or external_pg_env(settings)
+            if env is None:
+                from geopera_stac_ext.db.embedded import EmbeddedCluster
+                from geopera_stac_ext.db.migrate import migrate
 
-            cluster = EmbeddedCluster(settings.home).start()
-            env = cluster.env()
-            migrate(cluster.dsn)
-        await open_pools(app, env, settings.db_pool_max)
-        app.state.pg_env = env
-        from geopera_stac_ext.lifecycle.job import PeriodicRunner
+                # NOTE: the last user of the home stops the cluster (EmbeddedCluster.session).
+                cluster = stack.enter_context(EmbeddedCluster(settings.home).session())
+                env = cluster.env()
+                migrate(cluster.dsn)
+            await open_pools(app, env, settings.db_pool_max)
+            app.state.pg_env = env
+            from geopera_stac_ext.lifecycle.job import PeriodicRunner
 
-        app.state.lifecycle_runner = PeriodicRunner(
-            app, settings, settings.lifecycle_interval_seconds).start()
-        try:
-            yield
-        finally:
-            await app.state.lifecycle_runner.stop()
-            await close_pools(app)
-            if cluster is not None:
-                cluster.stop()
+            app.state.lifecycle_runner = PeriodicRunner(
+                app, settings, settings.lifecycle_interval_seconds).start()
+            try:
+                yield
+            finally:
+                await app.state.lifecycle_runner.stop()
+                await close_pools(app)
 
     post_model = create_post_request_model(extensions.search, base_model=PgstacSearch)
     get_model = create_get_request_model(extensions.search)
@@ -141,12 +156,70 @@ def create_app(settings: Settings | None = None, *, pg_env: dict[str, str] | Non
     app.state.geopera_settings = settings
     app.state.clock = clock
     install_handlers(app)
+    add_security_scheme(app)
     # NOTE: added last = outermost: the request id exists before auth can fail.
     app.add_middleware(StacInputMiddleware)  # NOTE: inside auth: 401 before 400
     app.add_middleware(StacAuthMiddleware)
     app.add_middleware(SearchGateMiddleware)  # NOTE: before any work (search/gate.py)
     app.add_middleware(RequestContextMiddleware, max_body_bytes=settings.max_body_bytes)
+    add_cors(app, settings)
     return app
+
+
+SECURITY_SCHEME = "geopera_key"
+# Routes that answer without a key (everything else declares the bearer scheme).
+OPEN_ROUTES = {("/api", "get"), ("/api.html", "get"), ("/v1/op", "get")}
+
+
+def add_security_scheme(app: FastAPI) -> None:
+    """/api declares the bearer API key and every protected route requires it, so Swagger UI
+    (/api.html) offers Authorize and its "Try it out" calls carry the key."""
+    previous = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema and "securitySchemes" in app.openapi_schema.get("components", {}):
+            return app.openapi_schema
+        schema = previous()
+        schema.setdefault("components", {})["securitySchemes"] = {SECURITY_SCHEME: {
+            "type": "http", "scheme": "bearer", "bearerFormat": "gpra_… API key",
+            "description": "A Geopera API key, sent as `Authorization: Bearer <key>`.",
+        }}
+        for path, item in schema.get("paths", {}).items():
+            for method, operation in item.items():
+                if not isinstance(operation, dict) or (path, method) in OPEN_ROUTES \
+                        or path.startswith(PUBLIC_PREFIXES[1]):
+                    continue
+                operation["security"] = [{SECURITY_SCHEME: []}]
+                operation.setdefault("responses", {}).setdefault(
+                    "401", {"description": "Authentication required"})
+        app.openapi_schema = schema
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
+# NOTE: response headers a browser app must be able to read: rate limiting, the request id
+# for support, and what a ranged (COG) read needs.
+CORS_EXPOSE = ["Retry-After", "RateLimit-Limit", "RateLimit-Remaining", "RateLimit-Reset",
+               "RateLimit-Policy", "X-Request-ID", "Content-Range", "Content-Length",
+               "Accept-Ranges", "Content-Disposition", "ETag", "Location"]
+
+
+def add_cors(app: FastAPI, settings: Settings) -> None:
+    """CORS as the outermost middleware: a preflight is answered before auth ever runs."""
+    origins = settings.cors_origin_list
+    if not origins:
+        return
+    app.add_middleware(
+        CORSMiddleware,
+        allow_origins=origins,
+        # NOTE: never with credentials: the key is a bearer header the app sets itself.
+        allow_credentials=False,
+        allow_methods=["GET", "HEAD", "POST", "OPTIONS"],
+        allow_headers=["*"],
+        expose_headers=CORS_EXPOSE,
+        max_age=600,
+    )
 
 
 def create_app_from_env() -> FastAPI:
