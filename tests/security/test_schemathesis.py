@@ -82,7 +82,7 @@ def test_api_never_5xx_and_matches_its_schema(fuzz_server):
                 case.validate_response(response, checks=[not_a_server_error,
                                                          response_schema_conformance])
             except Exception as e:  # noqa: BLE001  (schemathesis raises FailureGroup)
-                failures.append(f"{operation.label}: {str(e)[:600]}")
+                failures.append(f"{case.operation.label}: {str(e)[:600]}")
 
         run()
     assert operations >= 30  # op routes + STAC routes
