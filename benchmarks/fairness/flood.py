@@ -13,13 +13,13 @@ import tempfile
 import time
 from pathlib import Path
 
-import asyncpg
 import httpx
 import orjson
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from _common import REPO, bench_database, free_port, served  # noqa: E402
 from geopera_stac_ext import tenancy  # noqa: E402
+from geopera_stac_ext.cli import run_db  # noqa: E402
 from geopera_stac_ext.auth.guard import Principal  # noqa: E402
 from geopera_stac_ext.db.embedded import EmbeddedCluster  # noqa: E402
 from geopera_stac_ext.demo import run_op  # noqa: E402
@@ -83,7 +83,7 @@ def main() -> None:
     cluster = EmbeddedCluster(work / "home", durable=False).start()
     try:
         env = bench_database(cluster)
-        data = asyncio.run(seed_all(env, Settings(home=work / "home"), a.items))
+        data = seed_all(env, Settings(home=work / "home"), a.items)
         body = orjson.dumps({"intersects": ring(a.vertices, 149.5, -35.0, 0.6), "limit": 100})
         results = {}
         # NOTE: the geometry limits are raised so the flood is accepted: this measures the
@@ -114,11 +114,8 @@ def main() -> None:
         shutil.rmtree(work, ignore_errors=True)
 
 
-async def seed_all(env: dict, settings: Settings, items: int) -> dict:
-    conn = await asyncpg.connect(host=env["PGHOST"], port=int(env["PGPORT"]),
-                                 user=env["PGUSER"], password=env["PGPASSWORD"],
-                                 database=env["PGDATABASE"])
-    try:
+def seed_all(env: dict, settings: Settings, items: int) -> dict:
+    async def run(conn) -> dict:
         out = {}
         for name, n in (("flooder", items), ("reader", 20)):
             org = await tenancy.create_org(conn, name, "paid")
@@ -137,8 +134,7 @@ async def seed_all(env: dict, settings: Settings, items: int) -> dict:
                 ids.append(it["item"]["id"])
             out[name] = {"key": key["api_key"], "ids": ids}
         return out
-    finally:
-        await conn.close()
+    return run_db(env, run)
 
 
 if __name__ == "__main__":
