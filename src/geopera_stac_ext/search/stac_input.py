@@ -25,7 +25,7 @@ PARAMS = {"bbox": "bbox", "intersects": "intersects", "datetime": "datetime", "i
           "token": "token"}
 
 
-def check_search_params(params: dict[str, Any], *, from_query: bool) -> None:
+async def check_search_params(params: dict[str, Any], *, from_query: bool) -> None:
     """Raise InvalidRequest naming the first bad search parameter."""
     from geopera_stac_ext.search.stac_client import GeoperaStacClient
 
@@ -44,7 +44,7 @@ def check_search_params(params: dict[str, Any], *, from_query: bool) -> None:
             kwargs["bbox"] = [float(x) for x in kwargs["bbox"].split(",")]
         except ValueError:
             raise InvalidRequest("bbox: expected comma-separated numbers") from None
-    GeoperaStacClient._request(**kwargs)
+    await GeoperaStacClient._request(**kwargs)
 
 
 class StacInputMiddleware:
@@ -62,7 +62,7 @@ class StacInputMiddleware:
                 receive = await self._check_body(receive)
             elif scope["method"] == "GET":
                 query = scope.get("query_string", b"").decode("latin-1")
-                check_search_params(dict(parse_qsl(query, keep_blank_values=False)),
+                await check_search_params(dict(parse_qsl(query, keep_blank_values=False)),
                                     from_query=True)
         except GeoperaError as err:
             await problem_response(None, err, scope)(scope, receive, send)
@@ -88,7 +88,7 @@ class StacInputMiddleware:
             raise InvalidRequest("body: not valid JSON (or nested too deeply)") from None
         if not isinstance(body, dict):
             raise InvalidRequest("body: the search request must be a JSON object")
-        check_search_params(body, from_query=False)
+        await check_search_params(body, from_query=False)
         sent = False
 
         async def replay() -> Message:
