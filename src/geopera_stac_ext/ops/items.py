@@ -35,6 +35,7 @@ from geopera_stac_ext.records import (
     item_record,
     stac_content,
 )
+from geopera_stac_ext.search.counts import count_live
 from geopera_stac_ext.stac_feature import GEOJSON, stac_feature
 from geopera_stac_ext.storage.hrefs import check_href
 
@@ -268,21 +269,24 @@ async def items_get(ctx: OpContext, p: ItemsGetParams) -> dict[str, Any]:
     errors=(Forbidden, NotFound))
 async def items_list(ctx: OpContext, p: ItemsListParams) -> dict[str, Any]:
     await ctx.authorize("items:read", p.project_id)
-    return await list_items(ctx.conn, "i.project_id = $1", [p.project_id], p.collection_id,
-                            p.uncollected, p.limit, p.offset)
+    return await list_items(ctx.conn, p.project_id, p.collection_id, p.uncollected, p.limit,
+                            p.offset)
 
 
-async def list_items(conn: Any, where: str, args: list[Any], collection_id: str | None,
+async def list_items(conn: Any, project_id: str, collection_id: str | None,
                      uncollected: bool, limit: int, offset: int) -> dict[str, Any]:
     """One page of live items in the documented order (newest first, then id) plus the total."""
-    clauses = [where, "i.deleted_at IS NULL"]
+    args: list[Any] = [project_id]
+    clauses = ["i.project_id = $1", "i.deleted_at IS NULL"]
     if collection_id is not None:
         args = [*args, collection_id]
         clauses.append(f"i.collection_id = ${len(args)}")
     elif uncollected:
         clauses.append("i.collection_id IS NULL")
     cond = " AND ".join(clauses)
-    total = await conn.fetchval(f"SELECT count(*) FROM geopera.items i WHERE {cond}", *args)
+    # NOTE: the maintained counters (migration 0060): no scan of the project or collection.
+    total = await count_live(conn, [project_id], uncollected=uncollected,
+                             collections=[collection_id] if collection_id else None)
     n = len(args)
     rows = await conn.fetch(
         f"""
@@ -495,8 +499,8 @@ async def items_list_by_collection(ctx: OpContext, p: ItemsListByCollectionParam
     if project_id is None:
         raise NotFound(f"collection {p.collection_id} not found")
     await ctx.authorize("items:read", str(project_id))
-    return await list_items(ctx.conn, "i.project_id = $1", [project_id], p.collection_id,
-                            False, p.limit, p.offset)
+    return await list_items(ctx.conn, str(project_id), p.collection_id, False, p.limit,
+                            p.offset)
 
 
 @op("items.get_stac", params=ItemsGetStacParams, result=dict[str, Any], side_effect="read",

@@ -24,13 +24,15 @@ from geopera_stac_ext.search.engine import (
     SearchRequest,
     Visibility,
     run_search,
+    sort_keys,
     stac_features,
     user_visibility,
 )
+from geopera_stac_ext.search.paging import keyset_ok, make_token, query_digest, read_token
+from geopera_stac_ext.storage.signing import signing_secret
 
 GEOJSON = "application/geo+json"
 JSON = "application/json"
-TOKEN_PREFIX = "offset:"
 QUERYABLES_REL = "http://www.opengis.net/def/rel/ogc/1.0/queryables"
 
 
@@ -45,17 +47,6 @@ async def _visibility(conn: Any, request: Request) -> Visibility:
     principal = _principal(request)
     require_scope(principal, "items:read")
     return await user_visibility(conn, principal.user_id)
-
-
-def parse_token(token: str | None) -> int:
-    """Paging tokens are `offset:N`: they carry a position, never an item id or a guard."""
-    if not token:
-        return 0
-    raw = token.split(":", 1)[1] if token.startswith("next:") else token
-    if not raw.startswith(TOKEN_PREFIX) or not raw[len(TOKEN_PREFIX):].isdigit():
-        raise InvalidRequest(f"token: {token[:60]!r} is not a paging token of this API "
-                             "(follow the `next` link)")
-    return int(raw[len(TOKEN_PREFIX):])
 
 
 def _with_params(url: str, updates: dict[str, str]) -> str:
@@ -147,8 +138,17 @@ class GeoperaStacClient(CoreCrudClient):
             return await self._collection(conn, request, collection_id, vis)
 
     async def _search(self, request: Request, req: SearchRequest, *, collection_id: str | None,
-                      fields: Any, next_body: dict[str, Any] | None) -> dict[str, Any]:
+                      fields: Any, next_body: dict[str, Any] | None,
+                      token: str | None) -> dict[str, Any]:
         base = get_base_url(request).rstrip("/")
+        settings = request.app.state.geopera_settings
+        caller = str(_principal(request).user_id)
+        digest = query_digest(req, collection_id or "search")
+        keyset = keyset_ok(sort_keys(req))
+        if token:
+            req.offset, key = read_token(signing_secret(settings), token, caller=caller,
+                                         query=digest)
+            req.after = key if keyset else None
         async with connection(request.app) as conn:
             vis = await _visibility(conn, request)
             if collection_id is not None:
@@ -171,7 +171,11 @@ class GeoperaStacClient(CoreCrudClient):
                           "href": f"{base}/collections/{collection_id}"})
         nxt = req.offset + len(features)
         if features and nxt < result.total:
-            token = f"{TOKEN_PREFIX}{nxt}"
+            # NOTE: the next page starts after this page's last sort key (an index range, not
+            # an offset to walk); orders on nullable keys resume by position.
+            token = make_token(signing_secret(settings), position=nxt,
+                               key=result.last_key if keyset else None, caller=caller,
+                               query=digest)
             if next_body is None:
                 links.append({"rel": "next", "type": GEOJSON, "method": "GET",
                               "href": _with_params(self_url, {"token": token})})
@@ -185,7 +189,7 @@ class GeoperaStacClient(CoreCrudClient):
     def _request(*, collections: Any = None, ids: Any = None, bbox: Any = None,
                  intersects: Any = None, datetime: Any = None, limit: Any = None,
                  query: Any = None, filter_expr: Any = None, filter_lang: Any = None,
-                 sortby: Any = None, token: Any = None) -> SearchRequest:
+                 sortby: Any = None) -> SearchRequest:
         if isinstance(intersects, str):
             try:
                 intersects = orjson.loads(intersects)
@@ -209,7 +213,7 @@ class GeoperaStacClient(CoreCrudClient):
             bbox=bbox, intersects=intersects, datetime=datetime, ids=ids,
             collections=collections, query=query, filter=filter_expr,
             filter_lang=filter_lang, sortby=sortby,
-            limit=10 if limit is None else limit, offset=parse_token(token),
+            limit=10 if limit is None else limit,
             max_limit=MAX_LIMIT, clamp_limit=True,
         )
 
@@ -220,9 +224,9 @@ class GeoperaStacClient(CoreCrudClient):
                               **kwargs: Any) -> Any:
         req = self._request(collections=[collection_id], bbox=bbox, datetime=datetime,
                             limit=limit, query=query, filter_expr=filter_expr,
-                            filter_lang=filter_lang, sortby=sortby, token=token)
+                            filter_lang=filter_lang, sortby=sortby)
         return await self._search(request, req, collection_id=collection_id, fields=fields,
-                                  next_body=None)
+                                  next_body=None, token=token)
 
     async def get_item(self, item_id: str, collection_id: str, request: Request,
                        **kwargs: Any) -> dict[str, Any]:
@@ -253,10 +257,9 @@ class GeoperaStacClient(CoreCrudClient):
                          token: str | None = None, **kwargs: Any) -> Any:
         req = self._request(collections=collections, ids=ids, bbox=bbox, intersects=intersects,
                             datetime=datetime, limit=limit, query=query,
-                            filter_expr=filter_expr, filter_lang=filter_lang, sortby=sortby,
-                            token=token)
+                            filter_expr=filter_expr, filter_lang=filter_lang, sortby=sortby)
         return await self._search(request, req, collection_id=None, fields=fields,
-                                  next_body=None)
+                                  next_body=None, token=token)
 
     async def post_search(self, search_request: Any, request: Request, **kwargs: Any) -> Any:
         # NOTE: the caller's `conf` is dropped: it tunes pgstac's own search, which we never run.
@@ -268,15 +271,15 @@ class GeoperaStacClient(CoreCrudClient):
             bbox=search_request.bbox, intersects=search_request.intersects,
             datetime=search_request.datetime, limit=search_request.limit,
             query=getattr(search_request, "query", None), filter_expr=filt, filter_lang=lang,
-            sortby=getattr(search_request, "sortby", None),
-            token=getattr(search_request, "token", None))
+            sortby=getattr(search_request, "sortby", None))
         try:
             body = await request.json()
         except ValueError:
             body = {}
         body = {k: v for k, v in (body or {}).items() if k not in ("conf", "token")}
         return await self._search(request, req, collection_id=None,
-                                  fields=getattr(search_request, "fields", None), next_body=body)
+                                  fields=getattr(search_request, "fields", None), next_body=body,
+                                  token=getattr(search_request, "token", None))
 
 
 QUERYABLE_PROPS: dict[str, dict[str, Any]] = {
@@ -327,4 +330,4 @@ def stac_extension_overrides() -> dict[str, Any]:
                 "filter": ItemCollectionFilterExtension(client=GeoperaFiltersClient())}}
 
 
-__all__ = ["GeoperaStacClient", "GeoperaFiltersClient", "parse_token", "stac_extension_overrides"]
+__all__ = ["GeoperaStacClient", "GeoperaFiltersClient", "stac_extension_overrides"]
