@@ -154,3 +154,16 @@ def test_stac_get_item_is_the_search_feature_and_only_under_its_collection(clien
                  f"/collections/not-a-uuid/items/{item['id']}"):
         problem(client.get(path, headers=h), 404)
     problem(client.get(f"/collections/{a['id']}/items/{item['id']}"), 401)
+
+
+def test_filters_mixing_platform_and_stac_fields_count_exactly(client, world):
+    for n in range(4):
+        create_item(client, world["editor"], world.project_a1, name=f"m{n}",
+                    cloud_cover=float(n * 10), type="dem" if n == 3 else "image")
+    h = world["viewer"].headers
+    for text, want in (("geopera:type = 'dem' OR eo:cloud_cover < 15", 3),
+                       ("geopera:type = 'image' AND eo:cloud_cover >= 10", 2),
+                       ("geopera:type = 'image'", 3)):
+        fc = ok(client.get("/search", params={"filter": text, "filter-lang": "cql2-text",
+                                              "limit": 1}, headers=h))
+        assert fc["numberMatched"] == want, text
