@@ -94,6 +94,11 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _serve(args: argparse.Namespace, settings: Settings, uvicorn: Any) -> int:
+    from geopera_stac_ext.storage.signing import check_signing_secret
+
+    settings.demo = bool(args.demo)
+    # NOTE: before the database starts: a bad secret is one line and exit 2, nothing else.
+    check_signing_secret(settings, demo=settings.demo)
     with database(settings) as env:
         ensure_migrated(env)
         if args.demo:
@@ -193,7 +198,8 @@ def build_parser() -> argparse.ArgumentParser:
 def _load_plugins() -> None:
     import importlib
 
-    for mod in ("geopera_stac_ext.lifecycle.cli", "geopera_stac_ext.loader"):
+    for mod in ("geopera_stac_ext.lifecycle.cli", "geopera_stac_ext.loader",
+                "geopera_stac_ext.storage.admin_cli"):
         try:
             importlib.import_module(mod)
         except ImportError as e:

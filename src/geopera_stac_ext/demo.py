@@ -9,6 +9,7 @@ from geopera_stac_ext import tenancy
 from geopera_stac_ext.auth.guard import Principal
 from geopera_stac_ext.ops.context import OpContext
 from geopera_stac_ext.ops.registry import load_all
+from geopera_stac_ext.storage.hrefs import project_area
 
 DEMO_EMAIL = "demo@geopera.local"
 DEMO_ITEMS = [
@@ -47,7 +48,8 @@ async def _seed(conn: Any, settings: Any) -> dict[str, Any]:
         collection = await run_op(conn, settings, principal, "collections.create",
                                   project_id=project_id, name="Demo survey", color="#2e7d32",
                                   show_on_map=True, layer_order=10)
-        storage = settings.resolved_storage_dir / "demo"
+        # NOTE: local files live in the project's storage area; hrefs are relative to it.
+        storage = project_area(settings.resolved_storage_dir, project_id) / "demo"
         storage.mkdir(parents=True, exist_ok=True)
         for i, (name, lon, lat, when, cloud, gsd) in enumerate(DEMO_ITEMS):
             path = storage / f"scene-{i}.tif"

@@ -14,7 +14,8 @@ from starlette.responses import StreamingResponse
 
 from geopera_stac_ext.db.pool import connection
 from geopera_stac_ext.errors import Forbidden, GeoperaError, InvalidRequest, NotFound
-from geopera_stac_ext.storage.hrefs import local_path
+from geopera_stac_ext.storage.hrefs import AREA_SQL, local_path
+from geopera_stac_ext.storage.media import valid_media_type
 from geopera_stac_ext.storage.signing import filename_for, signing_secret, verify
 
 CHUNK = 256 * 1024
@@ -74,15 +75,15 @@ async def download(request: Request, token: str) -> StreamingResponse:
     tok = verify(signing_secret(settings), token, now.timestamp())
     async with connection(request.app) as conn:
         row: Any = await conn.fetchrow(
-            "SELECT href, media_type, deleted_at FROM geopera.assets WHERE id = $1",
+            f"SELECT a.href, a.media_type, a.deleted_at, {AREA_SQL} WHERE a.id = $1",
             tok.asset_id)
     if row is None or row["deleted_at"] is not None:
         raise NotFound("this asset has been deleted")
     try:
-        path = local_path(settings.resolved_storage_dir, row["href"])
+        path = local_path(settings.resolved_storage_dir, row["area"], row["href"])
     except InvalidRequest:
         # NOTE: re-checked at serve time: a symlink swapped after creation must not escape.
-        raise Forbidden("this asset's file is outside the storage root") from None
+        raise Forbidden("this asset's file is outside its project's storage area") from None
     if path is None:
         raise NotFound("this asset is not stored locally; request a new URL")
     try:
@@ -91,9 +92,14 @@ async def download(request: Request, token: str) -> StreamingResponse:
         raise NotFound("the asset's file is missing from storage") from None
     if not path.is_file():
         raise NotFound("the asset's file is missing from storage")
+    media = row["media_type"]
     headers = {
         "Accept-Ranges": "bytes",
+        # NOTE: always an attachment, never sniffed, and sandboxed should a browser render it
+        # anyway: an uploaded text/html or SVG cannot run script on this service's origin.
         "Content-Disposition": f'attachment; filename="{filename_for(row["href"])}"',
+        "X-Content-Type-Options": "nosniff",
+        "Content-Security-Policy": "default-src 'none'; sandbox",
         "Cache-Control": "private, no-store",
     }
     span = parse_range(request.headers.get("range"), size)
@@ -105,4 +111,5 @@ async def download(request: Request, token: str) -> StreamingResponse:
         headers["Content-Range"] = f"bytes {span[0]}-{span[1]}/{size}"
     headers["Content-Length"] = str(length)
     return StreamingResponse(_stream(path, start, length), status_code=status, headers=headers,
-                             media_type=row["media_type"] or "application/octet-stream")
+                             media_type=media if media and valid_media_type(media)
+                             else "application/octet-stream")
