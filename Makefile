@@ -8,7 +8,7 @@ run: setup
 	.venv/bin/geopera-stac serve --demo --host 127.0.0.1 --port 8080
 
 test: setup
-	PYTHONPATH=$(CURDIR)/../shared/stac-schemas:$$PYTHONPATH .venv/bin/python -m pytest
+	.venv/bin/python -m pytest
 
 bench: setup
 	bash benchmarks/run_all.sh

@@ -26,7 +26,7 @@ from _common import (  # noqa: E402
 from geopera_stac_ext.cli import run_db  # noqa: E402
 from geopera_stac_ext.db.embedded import EmbeddedCluster  # noqa: E402
 
-SHARED = REPO.parent / "shared" / "bench"
+SHARED = REPO / "benchmarks" / "tools"
 BIN = Path(sys.executable).parent
 
 
@@ -35,7 +35,7 @@ def bearer(key: str) -> dict[str, str]:
 
 
 def get_load(args: list[str], clients: int, seconds: float) -> dict:
-    """../shared/bench/get_load.py, as the issue names it."""
+    """benchmarks/tools/get_load.py (the shared load script, vendored)."""
     run = subprocess.run([sys.executable, str(SHARED / "get_load.py"), *args, "-c", str(clients),
                           "-t", str(seconds)], capture_output=True, text=True, check=True)
     return json.loads(run.stdout.strip().splitlines()[-1])

@@ -14,7 +14,7 @@ from pathlib import Path
 import psycopg
 
 REPO = Path(__file__).resolve().parents[2]
-GEN = REPO.parent / "shared" / "bench" / "gen_items.py"
+GEN = REPO / "benchmarks" / "tools" / "gen_items.py"
 BIN = Path(sys.executable).parent
 
 sys.path.insert(0, str(REPO / "src"))

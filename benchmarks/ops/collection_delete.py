@@ -21,7 +21,7 @@ from geopera_stac_ext.demo import run_op  # noqa: E402
 from geopera_stac_ext.loader import load_file  # noqa: E402
 from geopera_stac_ext.settings import Settings, dsn_from_env  # noqa: E402
 
-GEN = REPO.parent / "shared" / "bench" / "gen_items.py"
+GEN = REPO / "benchmarks" / "tools" / "gen_items.py"
 
 
 def main() -> None:

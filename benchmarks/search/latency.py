@@ -12,7 +12,7 @@ from pathlib import Path
 
 import httpx
 
-SHARED = Path(__file__).resolve().parents[3] / "shared" / "bench" / "search_load.py"
+SHARED = Path(__file__).resolve().parents[1] / "tools" / "search_load.py"
 
 
 def load_mix():

@@ -7,11 +7,14 @@ from typing import Any
 
 from geopera_stac_ext import tenancy
 from geopera_stac_ext.auth.guard import Principal
+from geopera_stac_ext.demo_imagery import demo_assets, demo_properties
 from geopera_stac_ext.ops.context import OpContext
 from geopera_stac_ext.ops.registry import load_all
 from geopera_stac_ext.storage.hrefs import project_area
 
 DEMO_EMAIL = "demo@geopera.local"
+# NOTE: each demo item is a FOOTPRINT_DEG square from (lon, lat); its COG covers exactly that.
+FOOTPRINT_DEG = 0.02
 DEMO_ITEMS = [
     ("Field 12 — 2026-05-18", 149.10, -35.30, "2026-05-18T01:20:00Z", 4.1, 0.5),
     ("Field 13 — 2026-05-18", 149.14, -35.28, "2026-05-18T01:21:00Z", 12.5, 0.5),
@@ -50,11 +53,7 @@ async def _seed(conn: Any, settings: Any) -> dict[str, Any]:
                                   show_on_map=True, layer_order=10)
         # NOTE: local files live in the project's storage area; hrefs are relative to it.
         storage = project_area(settings.resolved_storage_dir, project_id) / "demo"
-        storage.mkdir(parents=True, exist_ok=True)
         for i, (name, lon, lat, when, cloud, gsd) in enumerate(DEMO_ITEMS):
-            path = storage / f"scene-{i}.tif"
-            if not path.exists():
-                path.write_bytes(f"demo scene {i}\n".encode() * 64)
             await run_op(
                 conn, settings, principal, "items.create", project_id=project_id,
                 # NOTE: the first two start in the collection; the rest are uncollected, so the
@@ -62,11 +61,12 @@ async def _seed(conn: Any, settings: Any) -> dict[str, Any]:
                 collection_id=collection["id"] if i < 2 else None,
                 name=name, type="image", datetime=when, cloud_cover=cloud, gsd=gsd,
                 geometry={"type": "Polygon", "coordinates": [[
-                    [lon, lat], [lon + 0.02, lat], [lon + 0.02, lat + 0.02], [lon, lat + 0.02],
+                    [lon, lat], [lon + FOOTPRINT_DEG, lat],
+                    [lon + FOOTPRINT_DEG, lat + FOOTPRINT_DEG], [lon, lat + FOOTPRINT_DEG],
                     [lon, lat]]]},
-                assets=[{"key": "data", "href": f"demo/scene-{i}.tif",
-                         "media_type": "image/tiff; application=geotiff; profile=cloud-optimized",
-                         "file_size_bytes": path.stat().st_size, "roles": ["data"]}],
+                # NOTE: a real COG + PNG thumbnail covering exactly this footprint.
+                assets=demo_assets(storage, "demo", i),
+                properties=demo_properties(lon, lat, FOOTPRINT_DEG),
             )
     else:
         user_id = str(user_id)

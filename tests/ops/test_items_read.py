@@ -10,7 +10,7 @@ from referencing import Registry, Resource
 
 from conftest import create_collection, create_item, item_params, ok, op, problem
 
-SCHEMAS = Path(__file__).resolve().parents[3] / "shared" / "stac-schemas"
+SCHEMAS = Path(__file__).resolve().parents[1] / "schemas"
 
 
 def _item_validator() -> jsonschema.Draft7Validator:

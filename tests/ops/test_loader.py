@@ -20,7 +20,7 @@ from geopera_stac_ext.ops import items as items_module
 from geopera_stac_ext.ops.items import ItemsCreateParams
 from geopera_stac_ext.settings import dsn_from_env
 
-GEN = Path(__file__).resolve().parents[3] / "shared" / "bench" / "gen_items.py"
+GEN = Path(__file__).resolve().parents[2] / "benchmarks" / "tools" / "gen_items.py"
 
 
 def _gen(tmp_path, n, collections):

@@ -13,7 +13,7 @@ from pystac_client import Client
 from seed import T0, grid, seed_items
 
 REPO = Path(__file__).resolve().parents[2]
-SCHEMAS = REPO.parent / "shared" / "stac-schemas"
+SCHEMAS = REPO / "tests" / "schemas"
 
 
 def _collection(url: str, actor, project_id: str, name: str) -> dict:
