@@ -119,3 +119,56 @@ def test_a_duplicate_keeps_serving_its_sources_file(client, db, settings, world,
     url = ok(download(client, world["org_owner"], copy["id"], aid))["url"]
     resp = _fetch(client, url)
     assert resp.status_code == 200 and resp.content == data
+
+
+def test_move_storage_brings_legacy_files_into_their_projects_area(
+        client, db, db_env, settings, world, tmp_path):
+    """Upgrade path: hrefs relative to the shared root keep working once the operator runs
+    `admin move-storage --apply`; a path two projects claim is never handed to either."""
+    import json
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from geopera_stac_ext.settings import dsn_from_env
+
+    root = settings.resolved_storage_dir
+    (root / "legacy").mkdir()
+    (root / "legacy" / "a.tif").write_bytes(b"org A legacy bytes")
+    (root / "legacy" / "shared.tif").write_bytes(b"contested bytes")
+
+    def legacy_item(actor, project, href):
+        item = create_item(client, actor, project)
+        aid = db(lambda c: c.fetchval(
+            "UPDATE geopera.assets SET href = $2 WHERE item_id = $1 RETURNING id::text",
+            item["id"], href))
+        return item, aid
+
+    mine, mine_aid = legacy_item(world["editor"], world.project_a1, "legacy/a.tif")
+    legacy_item(world["editor"], world.project_a1, "legacy/shared.tif")
+    theirs, theirs_aid = legacy_item(world["outsider"], world.project_b1, "legacy/shared.tif")
+    problem(download(client, world["editor"], mine["id"], mine_aid), 404)  # not moved yet
+
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("PG", "GEOPERA_")) and k != "DATABASE_URL"}
+    env.update(DATABASE_URL=dsn_from_env(db_env), GEOPERA_HOME=str(tmp_path / "home"),
+               GEOPERA_STORAGE_DIR=str(root))
+    cli = str(Path(sys.executable).parent / "geopera-stac")
+
+    def run(*args):
+        res = subprocess.run([cli, "admin", "move-storage", *args], env=env,
+                             capture_output=True, text=True, timeout=120)
+        assert res.returncode == 0, res.stderr
+        return json.loads(res.stdout)
+
+    dry = run()
+    assert dry["applied"] is False and dry["counts"]["link"] == 1
+    assert dry["counts"]["conflict"] == 2
+    assert not (project_area(root, world.project_a1) / "legacy" / "a.tif").exists()
+    done = run("--apply")
+    assert done["counts"]["linked"] == 1
+    url = ok(download(client, world["editor"], mine["id"], mine_aid))["url"]
+    assert _fetch(client, url).content == b"org A legacy bytes"
+    # the contested file went to nobody: B still cannot read it
+    problem(download(client, world["outsider"], theirs["id"], theirs_aid), 404)
+    assert not (project_area(root, world.project_b1) / "legacy" / "shared.tif").exists()

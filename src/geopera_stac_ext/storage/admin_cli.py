@@ -1,4 +1,4 @@
-"""CLI plugin: `geopera-stac admin allow-bucket / list-buckets / disallow-bucket`."""
+"""CLI plugin: `geopera-stac admin allow-bucket / list-buckets / disallow-bucket / move-storage`."""
 
 from __future__ import annotations
 
@@ -25,6 +25,10 @@ def _extend(sub: Any, admin_sub: Any) -> None:
     x = admin_sub.add_parser("disallow-bucket", help="remove one bucket grant")
     _owner_args(x)
     x.add_argument("--url", required=True)
+    x = admin_sub.add_parser("move-storage", help="list (or --apply: hard-link) local files "
+                                                  "of the old shared-root layout into their "
+                                                  "projects' storage areas")
+    x.add_argument("--apply", action="store_true")
 
 
 def _handler(name: str):
@@ -32,6 +36,10 @@ def _handler(name: str):
         from geopera_stac_ext.storage import buckets
 
         async def handler(conn: Any) -> Any:
+            if name == "move-storage":
+                from geopera_stac_ext.storage.layout import move_storage
+
+                return await move_storage(conn, settings.resolved_storage_dir, args.apply)
             if name == "list-buckets":
                 return await buckets.list_buckets(conn, args.org, args.project)
             fn = buckets.allow_bucket if name == "allow-bucket" else buckets.disallow_bucket
@@ -44,5 +52,5 @@ def _handler(name: str):
 
 if _extend not in cli.EXTRA_COMMANDS:
     cli.EXTRA_COMMANDS.append(_extend)
-for _name in ("allow-bucket", "list-buckets", "disallow-bucket"):
+for _name in ("allow-bucket", "list-buckets", "disallow-bucket", "move-storage"):
     cli.EXTRA_ADMIN[_name] = _handler(_name)
