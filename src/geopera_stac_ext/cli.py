@@ -213,6 +213,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=args.log_level.upper(), stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    from geopera_stac_ext.logredact import install_redaction
+
+    install_redaction()
     try:
         return args.func(args, Settings())
     except (GeoperaError, SetupError) as e:
