@@ -1,6 +1,7 @@
 """Python client for the Geopera imagery catalog op API."""
 
 from geopera.client import DEFAULT_BASE_URL, Geopera, __version__
+from geopera.signing import sign_inplace
 from geopera.errors import (
     APIError,
     AuthenticationError,
@@ -23,6 +24,7 @@ __all__ = [
     "__version__",
     "DEFAULT_BASE_URL",
     "Geopera",
+    "sign_inplace",
     "GeoperaError",
     "ConfigurationError",
     "TransportError",

@@ -120,6 +120,16 @@ class Geopera:
                 headers=response.headers,
             ) from exc
 
+    def sign_inplace(self, obj: Any) -> Any:
+        """A pystac-client `modifier`: rewrites each asset href of the items it is given to a
+        signed URL (one `items.asset.download` grant per asset; see geopera.signing)."""
+        from geopera.signing import Signer
+
+        signer = self.__dict__.get("_signer")
+        if signer is None:
+            signer = self.__dict__.setdefault("_signer", Signer(self))
+        return signer(obj)
+
     def _retry_wait(self, response: httpx.Response, attempt: int) -> float:
         hinted = _parse_retry_after(response.headers.get("Retry-After"))
         wait = hinted if hinted is not None else 0.5 * 2**attempt

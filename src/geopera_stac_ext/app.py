@@ -7,9 +7,11 @@ import sys
 from collections.abc import Callable
 from contextlib import asynccontextmanager
 from datetime import datetime
+from typing import Any
 
 from fastapi import APIRouter, FastAPI, Request
 from starlette.middleware import Middleware
+from starlette.middleware.cors import CORSMiddleware
 from starlette.types import ASGIApp, Receive, Scope, Send
 from stac_fastapi.api.app import StacApi
 from stac_fastapi.api.middleware import ProxyHeaderMiddleware
@@ -149,10 +151,68 @@ def create_app(settings: Settings | None = None, *, pg_env: dict[str, str] | Non
     app.state.geopera_settings = settings
     app.state.clock = clock
     install_handlers(app)
+    add_security_scheme(app)
     # NOTE: added last = outermost: the request id exists before auth can fail.
     app.add_middleware(StacAuthMiddleware)
     app.add_middleware(RequestContextMiddleware, max_body_bytes=settings.max_body_bytes)
+    add_cors(app, settings)
     return app
+
+
+SECURITY_SCHEME = "geopera_key"
+# Routes that answer without a key (everything else declares the bearer scheme).
+OPEN_ROUTES = {("/api", "get"), ("/api.html", "get"), ("/v1/op", "get")}
+
+
+def add_security_scheme(app: FastAPI) -> None:
+    """/api declares the bearer API key and every protected route requires it, so Swagger UI
+    (/api.html) offers Authorize and its "Try it out" calls carry the key."""
+    previous = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema and "securitySchemes" in app.openapi_schema.get("components", {}):
+            return app.openapi_schema
+        schema = previous()
+        schema.setdefault("components", {})["securitySchemes"] = {SECURITY_SCHEME: {
+            "type": "http", "scheme": "bearer", "bearerFormat": "gpra_… API key",
+            "description": "A Geopera API key, sent as `Authorization: Bearer <key>`.",
+        }}
+        for path, item in schema.get("paths", {}).items():
+            for method, operation in item.items():
+                if not isinstance(operation, dict) or (path, method) in OPEN_ROUTES \
+                        or path.startswith(PUBLIC_PREFIXES[1]):
+                    continue
+                operation["security"] = [{SECURITY_SCHEME: []}]
+                operation.setdefault("responses", {}).setdefault(
+                    "401", {"description": "Authentication required"})
+        app.openapi_schema = schema
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
+# NOTE: response headers a browser app must be able to read: rate limiting, the request id
+# for support, and what a ranged (COG) read needs.
+CORS_EXPOSE = ["Retry-After", "RateLimit-Limit", "RateLimit-Remaining", "RateLimit-Reset",
+               "RateLimit-Policy", "X-Request-ID", "Content-Range", "Content-Length",
+               "Accept-Ranges", "Content-Disposition", "ETag", "Location"]
+
+
+def add_cors(app: FastAPI, settings: Settings) -> None:
+    """CORS as the outermost middleware: a preflight is answered before auth ever runs."""
+    origins = settings.cors_origin_list
+    if not origins:
+        return
+    app.add_middleware(
+        CORSMiddleware,
+        allow_origins=origins,
+        # NOTE: never with credentials: the key is a bearer header the app sets itself.
+        allow_credentials=False,
+        allow_methods=["GET", "HEAD", "POST", "OPTIONS"],
+        allow_headers=["*"],
+        expose_headers=CORS_EXPOSE,
+        max_age=600,
+    )
 
 
 def create_app_from_env() -> FastAPI:

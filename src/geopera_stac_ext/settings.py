@@ -54,6 +54,15 @@ class Settings(BaseSettings):
     # NOTE: the XML API endpoint for HEAD/signed URLs; unset = https://storage.googleapis.com.
     gcs_endpoint_url: str | None = None
     gcs_credentials_file: Path | None = None  # service-account JSON; else GOOGLE_APPLICATION_CREDENTIALS
+    # NOTE: browser origins allowed to call the API: `*` (default: the key travels in an
+    # Authorization header, never a cookie, so no ambient credentials are exposed), a comma
+    # list of exact origins, or empty to send no CORS headers at all. Credentials are never
+    # allowed (see docs/clients.md).
+    cors_origins: str = "*"
+
+    @property
+    def cors_origin_list(self) -> list[str]:
+        return [o.strip().rstrip("/") for o in self.cors_origins.split(",") if o.strip()]
 
     @cached_property
     def resolved_storage_dir(self) -> Path:

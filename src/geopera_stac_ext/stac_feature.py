@@ -5,9 +5,31 @@ from __future__ import annotations
 from typing import Any
 
 from geopera_stac_ext.records import MAPPED_PROPERTIES
+from geopera_stac_ext.storage.signing import asset_href
 
 GEOJSON = "application/geo+json"
 JSON = "application/json"
+# The STAC Authentication extension: how a client authenticates (landing page, collections)
+# and which assets need it (`auth:refs`).
+AUTH_EXTENSION = "https://stac-extensions.github.io/authentication/v1.1.0/schema.json"
+AUTH_SCHEME = "geopera_key"
+AUTH_SCHEMES = {AUTH_SCHEME: {
+    "type": "http", "scheme": "bearer",
+    "description": "A Geopera API key (`gpra_…`) sent as `Authorization: Bearer <key>` on every "
+                   "request, asset hrefs included.",
+}}
+# Field prefix → the schema of the STAC extension that defines it (stac_extensions).
+EXTENSION_SCHEMAS = {
+    "eo": "https://stac-extensions.github.io/eo/v1.1.0/schema.json",
+    "file": "https://stac-extensions.github.io/file/v2.1.0/schema.json",
+    "proj": "https://stac-extensions.github.io/projection/v1.1.0/schema.json",
+    "view": "https://stac-extensions.github.io/view/v1.0.0/schema.json",
+    "sat": "https://stac-extensions.github.io/sat/v1.0.0/schema.json",
+    "raster": "https://stac-extensions.github.io/raster/v1.1.0/schema.json",
+    "sar": "https://stac-extensions.github.io/sar/v1.0.0/schema.json",
+    "processing": "https://stac-extensions.github.io/processing/v1.1.0/schema.json",
+    "auth": AUTH_EXTENSION,
+}
 
 
 def stac_properties(record: dict[str, Any]) -> dict[str, Any]:
@@ -26,10 +48,14 @@ def stac_properties(record: dict[str, Any]) -> dict[str, Any]:
     return props
 
 
-def stac_assets(assets: list[dict[str, Any]]) -> dict[str, Any]:
+def stac_assets(assets: list[dict[str, Any]], base_url: str) -> dict[str, Any]:
+    """Each asset's `href` is its key-authenticated URL on this service; the stored href stays
+    visible as `geopera:href`."""
     out: dict[str, Any] = {}
     for a in assets:
-        entry: dict[str, Any] = {"href": a["href"], "roles": list(a.get("roles") or [])}
+        entry: dict[str, Any] = {"href": asset_href(base_url, a["id"], a["href"]),
+                                 "roles": list(a.get("roles") or []),
+                                 "geopera:href": a["href"], "auth:refs": [AUTH_SCHEME]}
         if a.get("media_type"):
             entry["type"] = a["media_type"]
         if a.get("title"):
@@ -39,6 +65,14 @@ def stac_assets(assets: list[dict[str, Any]]) -> dict[str, Any]:
         entry["geopera:asset_id"] = a["id"]
         out[a["key"]] = entry
     return out
+
+
+def extensions_used(properties: dict[str, Any], assets: dict[str, Any]) -> list[str]:
+    """The schemas of the extension fields (`prefix:name`) an item carries, sorted."""
+    prefixes = {k.split(":", 1)[0] for k in properties if ":" in k}
+    for entry in assets.values():
+        prefixes.update(k.split(":", 1)[0] for k in entry if ":" in k)
+    return sorted(EXTENSION_SCHEMAS[p] for p in prefixes if p in EXTENSION_SCHEMAS)
 
 
 def stac_feature(record: dict[str, Any], assets: list[dict[str, Any]], base_url: str,
@@ -67,6 +101,8 @@ def stac_feature(record: dict[str, Any], assets: list[dict[str, Any]], base_url:
     for parent in derived_from:
         links.append({"rel": "derived_from", "href": f"{base}/search?ids={parent}",
                       "type": GEOJSON})
+    properties = stac_properties(record)
+    stac_asset_map = stac_assets(assets, base)
     feature: dict[str, Any] = {
         "type": "Feature",
         "stac_version": "1.0.0",
@@ -74,9 +110,9 @@ def stac_feature(record: dict[str, Any], assets: list[dict[str, Any]], base_url:
         "id": item_id,
         "geometry": record["geometry"],
         "bbox": record["bbox"],
-        "properties": stac_properties(record),
+        "properties": properties,
         "links": links,
-        "assets": stac_assets(assets),
+        "assets": stac_asset_map,
     }
     if cid:
         feature["collection"] = cid

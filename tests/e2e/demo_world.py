@@ -57,10 +57,16 @@ class GdalRun:
     seconds: float
 
     @property
-    def requests(self) -> list[str]:
-        """The HTTP request lines GDAL sent (from CPL_CURL_VERBOSE), e.g. 'GET /x HTTP/1.1'."""
-        return [ln[2:].strip() for ln in self.stderr.splitlines()
-                if ln.startswith(("> GET ", "> HEAD "))]
+    def requests(self) -> list[tuple[str, str, int | None]]:
+        """(method, path, status) of every HTTP request GDAL sent (from CPL_CURL_VERBOSE)."""
+        out: list[tuple[str, str, int | None]] = []
+        for line in self.stderr.splitlines():
+            if line.startswith(("> GET ", "> HEAD ")):
+                method, target = line[2:].split()[:2]
+                out.append((method, target, None))
+            elif line.startswith("< HTTP/") and out and out[-1][2] is None:
+                out[-1] = (*out[-1][:2], int(line.split()[2]))
+        return out
 
     def json(self) -> dict[str, Any]:
         assert self.returncode == 0, self.stderr[-3000:]

@@ -27,7 +27,8 @@ def test_stac_items_search_and_get_item_respect_guard(client, world):
     fc = ok(client.get(f"/collections/{col['id']}/items", headers=h))
     assert [f["id"] for f in fc["features"]] == [item["id"]] and fc["numberMatched"] == 1
     feat = ok(client.get(f"/collections/{col['id']}/items/{item['id']}", headers=h))
-    assert feat["assets"]["data"]["href"] == "s3://bucket/scene.tif"
+    assert feat["assets"]["data"]["geopera:href"] == "s3://bucket/scene.tif"
+    assert feat["assets"]["data"]["href"].startswith("http://testserver/v1/assets/")
     fc = ok(client.post("/search", json={"limit": 100, "conf": {"nohydrate": True}},
                         headers=h))
     assert {f["id"] for f in fc["features"]} == {item["id"], loose["id"]}

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import math
 import uuid
+from dataclasses import dataclass
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 from geopera_stac_ext.errors import (
@@ -54,27 +56,6 @@ async def _retention_deleted_item(ctx: OpContext, item_id: str) -> Any:
         item_id)
 
 
-async def _real_size(ctx: OpContext, item: Any, asset: Any) -> int | None:
-    """The bytes a grant will serve: stat for local files, a HEAD against the store for
-    s3:// and gs:// objects (never the client-declared size), the declared size for http(s)."""
-    href = asset["href"]
-    try:
-        path = local_path(ctx.settings.resolved_storage_dir, asset["area"], href)
-    except InvalidRequest:
-        raise Forbidden(f"the file of asset {asset['id']} is outside its project's storage "
-                        "area") from None
-    if path is not None:
-        try:
-            return path.stat().st_size
-        except OSError:
-            raise NotFound(f"the file of asset {asset['id']} is missing from storage") from None
-    parts = object_parts(href)
-    if parts is None:
-        return asset["file_size_bytes"]
-    await require_allowed(ctx.conn, item["project_id"], [("href", href)])
-    return await object_size(ctx.settings, href, ctx.now())
-
-
 def _limit_headers(limit: int, window: float, retry: int) -> dict[str, str]:
     return {
         "Retry-After": str(retry),
@@ -89,20 +70,28 @@ def _seconds_until(moment: Any, now: Any) -> int:
     return max(1, math.ceil((moment - now).total_seconds()))
 
 
+async def lock_account(ctx: OpContext, account_id: str) -> None:
+    """Serialise one account's grants (in any API process) until the transaction ends."""
+    await ctx.conn.execute("SELECT pg_advisory_xact_lock($1, hashtext($2))", EGRESS_LOCK_CLASS,
+                           account_id)
+
+
 async def check_limits(ctx: OpContext, *, account_id: str, asset_id: str, plan: str) -> None:
     """The per-asset rate limit, then the account's bandwidth breaker (429 when refused).
-
-    The breaker opens once the bytes granted in its sliding window reach the budget (the grant
-    that crosses it still passes, so an asset larger than the budget stays downloadable).
 
     Runs under a transaction-scoped advisory lock per account, so concurrent grants of one
     organization (in any API process) are checked and ledgered one at a time.
     """
+    await lock_account(ctx, account_id)
+    await check_asset_rate(ctx, asset_id=asset_id, plan=plan)
+    await check_breaker(ctx, account_id=account_id, plan=plan)
+
+
+async def check_asset_rate(ctx: OpContext, *, asset_id: str, plan: str) -> None:
+    """429 once the asset was granted `limit` times in the sliding window (any caller)."""
     s = ctx.settings
     now = ctx.now()
     conn = ctx.conn
-    await conn.execute("SELECT pg_advisory_xact_lock($1, hashtext($2))", EGRESS_LOCK_CLASS,
-                       account_id)
     limit = s.asset_download_limit_paid if plan == "paid" else s.asset_download_limit_free
     window = timedelta(seconds=s.asset_download_window_seconds)
     row = await conn.fetchrow(
@@ -120,6 +109,17 @@ async def check_limits(ctx: OpContext, *, account_id: str, asset_id: str, plan: 
             f"{int(window.total_seconds())} s (limit {limit} on the {plan} plan); retry in "
             f"{retry} s", headers=_limit_headers(limit, window.total_seconds(), retry),
             extra={"limit": "asset_rate"})
+
+
+async def check_breaker(ctx: OpContext, *, account_id: str, plan: str) -> None:
+    """429 while the account's bytes in the sliding window reach the budget.
+
+    The grant that crosses the budget still passes, so an asset larger than the budget stays
+    downloadable.
+    """
+    s = ctx.settings
+    now = ctx.now()
+    conn = ctx.conn
     budget = s.egress_budget_bytes_paid if plan == "paid" else s.egress_budget_bytes_free
     bwindow = timedelta(seconds=s.egress_window_seconds)
     used = await conn.fetchval(
@@ -145,15 +145,25 @@ async def check_limits(ctx: OpContext, *, account_id: str, asset_id: str, plan: 
             extra={"limit": "org_bandwidth"})
 
 
-@op("items.asset.download", params=DownloadParams, result=DownloadResult,
-    side_effect="share_export", scope="items:read",
-    purpose="Issue a signed download URL for an asset.",
-    errors=(InvalidRequest, Forbidden, NotFound, Gone, PaymentRequired, RateLimited))
-async def items_asset_download(ctx: OpContext, p: DownloadParams) -> dict[str, Any]:
+@dataclass(frozen=True)
+class AssetAccess:
+    """An asset the caller may fetch now: every check but the rate limits has passed."""
+
+    item: Any
+    asset: Any
+    plan: str
+    account_id: str
+    size: int | None
+    path: Path | None  # the local file, None for s3/gs/http hrefs
+
+
+async def check_access(ctx: OpContext, item_id: str, asset_id: str) -> AssetAccess:
+    """The checks of items.asset.download, in its order: 404/403 (item), 404 (asset),
+    410 (retention), 402 (subscription), 404 (file missing). Writes nothing."""
     try:
-        item = await visible_item(ctx, p.item_id)
+        item = await visible_item(ctx, item_id)
     except NotFound:
-        item = await _retention_deleted_item(ctx, p.item_id)
+        item = await _retention_deleted_item(ctx, item_id)
         if item is None:
             raise
         await ctx.authorize("items:read", str(item["project_id"]))
@@ -163,12 +173,12 @@ async def items_asset_download(ctx: OpContext, p: DownloadParams) -> dict[str, A
         f"SELECT a.id, a.href, a.media_type, a.file_size_bytes, {AREA_SQL}"
         " WHERE a.id = $1 AND a.item_id = $2"
         " AND (a.deleted_at IS NULL OR a.deleted_at = $3::timestamptz)",
-        p.asset_id, p.item_id, item["deleted_at"])
+        asset_id, item_id, item["deleted_at"])
     if asset is None:
-        raise NotFound(f"asset {p.asset_id} is not an asset of item {p.item_id}")
+        raise NotFound(f"asset {asset_id} is not an asset of item {item_id}")
     state = item["lifecycle_state"]
     if state in ("expired", "deleted"):
-        raise Gone(f"item {p.item_id} is {state} under the retention policy and its imagery is "
+        raise Gone(f"item {item_id} is {state} under the retention policy and its imagery is "
                    "no longer served; upgrading the organization's plan restores expired items",
                    extra={"lifecycle_state": state})
     plan, status = "free", "active"
@@ -180,22 +190,87 @@ async def items_asset_download(ctx: OpContext, p: DownloadParams) -> dict[str, A
     if status == "past_due":
         raise PaymentRequired("the organization's subscription is past due; downloads resume "
                               "once billing is settled")
-    size = await _real_size(ctx, item, asset)
-    account_id = str(item["org_id"] or item["project_id"])
-    await check_limits(ctx, account_id=account_id, asset_id=p.asset_id, plan=plan)
-    now = ctx.now()
+    size, path = await _real_size(ctx, item, asset)
+    return AssetAccess(item, asset, plan, str(item["org_id"] or item["project_id"]), size, path)
+
+
+async def _real_size(ctx: OpContext, item: Any, asset: Any) -> tuple[int | None, Path | None]:
+    """(bytes a grant will serve, local file): stat for local files (confined to the asset's
+    project area), a HEAD against the store for s3:// and gs:// objects in a granted bucket
+    (never the client-declared size), the declared size for public http(s) hrefs."""
+    href = asset["href"]
+    try:
+        path = local_path(ctx.settings.resolved_storage_dir, asset["area"], href)
+    except InvalidRequest:
+        raise Forbidden(f"the file of asset {asset['id']} is outside its project's storage "
+                        "area") from None
+    if path is not None:
+        try:
+            return path.stat().st_size, path
+        except OSError:
+            raise NotFound(f"the file of asset {asset['id']} is missing from storage") from None
+    if object_parts(href) is None:
+        return asset["file_size_bytes"], None
+    await require_allowed(ctx.conn, item["project_id"], [("href", href)])
+    return await object_size(ctx.settings, href, ctx.now()), None
+
+
+async def record_grant(ctx: OpContext, access: AssetAccess, nbytes: int, *,
+                       via: str = "url") -> uuid.UUID:
+    """One egress ledger row (a grant) of `nbytes`; `via` tells signed-URL and href grants apart."""
     grant_id = uuid.uuid4()
+    item = access.item
     await ctx.conn.execute(
         """
         INSERT INTO geopera.egress_ledger (id, at, account_id, org_id, project_id, principal_id,
-                                           api_key_id, item_id, asset_id, bytes)
-        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+                                           api_key_id, item_id, asset_id, bytes, via)
+        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
         """,
-        grant_id, now, account_id, item["org_id"], item["project_id"], ctx.principal.user_id,
-        ctx.principal.key_id, p.item_id, p.asset_id, size or 0)
-    base = ctx.settings.public_url or (str(ctx.request.base_url) if ctx.request is not None
+        grant_id, ctx.now(), access.account_id, item["org_id"], item["project_id"],
+        ctx.principal.user_id, ctx.principal.key_id, item["id"], access.asset["id"], nbytes, via)
+    return grant_id
+
+
+async def href_grant(ctx: OpContext, access: AssetAccess, *, first_bytes: int,
+                     more_bytes: int) -> uuid.UUID:
+    """The grant an asset-href read runs under: the caller's key's live href grant of this
+    asset (younger than a signed URL's lifetime), else a new one after the rate limits.
+
+    A reused grant skips the per-asset count (it was counted when issued) but not the
+    bandwidth breaker, and adds `more_bytes` to its egress; a new one records `first_bytes`.
+    """
+    await lock_account(ctx, access.account_id)
+    now = ctx.now()
+    grant = await ctx.conn.fetchval(
+        "SELECT id FROM geopera.egress_ledger WHERE api_key_id = $1 AND asset_id = $2"
+        " AND via = 'href' AND at > $3 ORDER BY at DESC LIMIT 1",
+        ctx.principal.key_id, access.asset["id"], now - timedelta(seconds=TTL_SECONDS))
+    if grant is not None:
+        await check_breaker(ctx, account_id=access.account_id, plan=access.plan)
+        if more_bytes:
+            await ctx.conn.execute(
+                "UPDATE geopera.egress_ledger SET bytes = bytes + $2 WHERE id = $1",
+                grant, more_bytes)
+        return grant
+    await check_asset_rate(ctx, asset_id=str(access.asset["id"]), plan=access.plan)
+    await check_breaker(ctx, account_id=access.account_id, plan=access.plan)
+    return await record_grant(ctx, access, first_bytes, via="href")
+
+
+def public_base(ctx: OpContext) -> str:
+    return ctx.settings.public_url or (str(ctx.request.base_url) if ctx.request is not None
                                        else DEFAULT_PUBLIC_URL)
-    url = signed_url(ctx.settings, asset["href"], asset_id=p.asset_id, grant_id=str(grant_id),
-                     now=now, base_url=base)
+
+
+@op("items.asset.download", params=DownloadParams, result=DownloadResult,
+    side_effect="share_export", scope="items:read",
+    purpose="Issue a signed download URL for an asset.",
+    errors=(InvalidRequest, Forbidden, NotFound, Gone, PaymentRequired, RateLimited))
+async def items_asset_download(ctx: OpContext, p: DownloadParams) -> dict[str, Any]:
+    access = await check_access(ctx, p.item_id, p.asset_id)
+    await check_limits(ctx, account_id=access.account_id, asset_id=p.asset_id, plan=access.plan)
+    grant_id = await record_grant(ctx, access, access.size or 0)
+    url = signed_url(ctx.settings, access.asset["href"], asset_id=p.asset_id,
+                     grant_id=str(grant_id), now=ctx.now(), base_url=public_base(ctx))
     return {"url": url, "expires_in_seconds": TTL_SECONDS, "asset_id": p.asset_id,
-            "size_bytes": size, "media_type": asset["media_type"]}
+            "size_bytes": access.size, "media_type": access.asset["media_type"]}

@@ -17,6 +17,7 @@ from stac_fastapi.types.requests import get_base_url
 from geopera_stac_ext.auth.guard import MEMBER_RANK_SQL, require_scope
 from geopera_stac_ext.db.pool import connection
 from geopera_stac_ext.errors import InvalidRequest, NotFound, Unauthenticated
+from geopera_stac_ext.stac_feature import AUTH_SCHEMES
 from geopera_stac_ext.records import ITEM_COLUMNS, ITEM_JOIN, item_record
 from geopera_stac_ext.search.engine import (
     MAX_LIMIT,
@@ -93,6 +94,14 @@ def _collection_doc(row: Any, base: str) -> dict[str, Any]:
          "href": f"{base}/collections/{cid}/queryables"},
     ]
     doc["geopera:project_id"] = str(row["project_id"])
+    add_auth(doc)
+    return doc
+
+
+def add_auth(doc: dict[str, Any]) -> dict[str, Any]:
+    """The STAC Authentication extension: how to authenticate (`auth:schemes`); asset entries
+    refer to it (`auth:refs`, stac_feature.stac_assets)."""
+    doc["auth:schemes"] = AUTH_SCHEMES
     return doc
 
 
@@ -112,6 +121,10 @@ COLLECTION_SQL = """
 @attr.s
 class GeoperaStacClient(CoreCrudClient):
     """Every read goes through the engine with the caller's visibility; `conf` is ignored."""
+
+    async def landing_page(self, **kwargs: Any) -> Any:
+        page = await super().landing_page(**kwargs)
+        return add_auth(dict(page))
 
     async def all_collections(self, request: Request, **kwargs: Any) -> dict[str, Any]:
         base = get_base_url(request).rstrip("/")

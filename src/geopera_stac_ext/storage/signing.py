@@ -17,6 +17,7 @@ from geopera_stac_ext.errors import Forbidden
 from geopera_stac_ext.secretfile import write_private
 
 DOWNLOAD_PREFIX = "/download/"
+ASSET_PREFIX = "/v1/assets"
 TTL_SECONDS = 900
 KEY_FILE = "signing-key"
 _SAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
@@ -85,6 +86,12 @@ def _message(asset_id: str, grant_id: str, expires: int) -> str:
 def filename_for(href: str) -> str:
     base = href.rstrip("/").rsplit("/", 1)[-1]
     return _SAFE_NAME.sub("_", base)[:200] or "asset"
+
+
+def asset_href(base_url: str, asset_id: str, storage_href: str) -> str:
+    """The absolute URL a key holder fetches an asset at (GET/HEAD /v1/assets/…); it ends in
+    the asset's own filename so GDAL and browsers see the right extension."""
+    return f"{base_url.rstrip('/')}{ASSET_PREFIX}/{asset_id}/{quote(filename_for(storage_href))}"
 
 
 def sign_path(secret: bytes, asset_id: str, grant_id: str, expires: int, href: str) -> str:

@@ -18,7 +18,10 @@ if [ ! -f "$OUT/dist/index.html" ]; then
   rm -rf "$OUT/app" "$OUT/dist.tmp"
   # NOTE: built from a copy outside node_modules/ (babel-loader skips anything under it).
   cp -r "$OUT/node_modules/@radiantearth/stac-browser" "$OUT/app"
-  ln -s ../node_modules "$OUT/app/node_modules"  # its styles import ../node_modules/ol/ol.css
+  # NOTE: app/node_modules holds what npm nested under the package (ol-stac, see package.json);
+  # the rest resolves from $OUT/node_modules, except the styles' relative ../node_modules/ol/ol.css.
+  mkdir -p "$OUT/app/node_modules"
+  [ -e "$OUT/app/node_modules/ol" ] || ln -s ../../node_modules/ol "$OUT/app/node_modules/ol"
   # Runtime configuration (the "config.js" option of STAC Browser's docs/options.md): the tests
   # write dist/config.js per run with the live server's URL and the auth settings.
   sed -i 's|<!-- <script defer="defer" src="/config.js"></script> -->|<script defer="defer" src="./config.js"></script>|' \
