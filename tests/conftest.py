@@ -74,7 +74,7 @@ def db_env(pg_cluster: EmbeddedCluster) -> Iterator[dict[str, str]]:
     """PG* settings of a fresh database cloned from the migrated template."""
     name = f"t_{uuid.uuid4().hex[:16]}"
     with psycopg.connect(pg_cluster.dsn, autocommit=True) as conn:
-        for attempt in range(50):
+        for _attempt in range(50):
             try:
                 conn.execute(f"CREATE DATABASE {name} TEMPLATE {TEMPLATE}")
                 break

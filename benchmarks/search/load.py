@@ -60,7 +60,7 @@ async def load_geopera(env: dict[str, str], items: str, collections: str, limit:
         user = await tenancy.create_user(conn, "bench@example.com")
         await tenancy.grant(conn, user["id"], "owner", org_id=org["id"])
         key = await tenancy.create_key(conn, user["id"], None)
-        names = [json.loads(line)["id"] for line in open(collections)]
+        names = [json.loads(line)["id"] for line in open(collections)]  # noqa: ASYNC230 - set-up
         mapping, owner = {}, {}
         for n, name in enumerate(names):
             cid, pid = str(uuid.uuid4()), pids[n % projects]

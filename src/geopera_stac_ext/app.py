@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import sys
 from collections.abc import Callable
-from contextlib import asynccontextmanager
+from contextlib import ExitStack, asynccontextmanager
 from datetime import datetime
 from typing import Any
 
@@ -65,6 +65,19 @@ class StacAuthMiddleware:
         await self.app(scope, receive, send)
 
 
+# NOTE: stac-fastapi's sort extension declares only v1.1.0 URIs; pystac-client (0.9) matches
+# `https://api.stacspec.org/v1.0.*/item-search#sort` and warns "does not conform to SORT".
+SORT_V1_0 = "https://api.stacspec.org/v1.0.0/item-search#sort"
+
+
+def advertise_sort_v1_0(search_extensions: list[Any]) -> None:
+    from stac_fastapi.extensions import SortExtension
+
+    for ext in search_extensions:
+        if isinstance(ext, SortExtension) and SORT_V1_0 not in ext.conformance_classes:
+            ext.conformance_classes = [*ext.conformance_classes, SORT_V1_0]
+
+
 def stac_client_class() -> type[CoreCrudClient]:
     """The STAC client: our engine-backed one when present, else stock (auth still applies)."""
     try:
@@ -94,31 +107,31 @@ def create_app(settings: Settings | None = None, *, pg_env: dict[str, str] | Non
     overrides = getattr(sys.modules.get(client_cls.__module__), "stac_extension_overrides",
                         lambda: {})()
     extensions = Extensions(settings=stac_settings, **overrides)
+    advertise_sort_v1_0(extensions.search)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
-        cluster = None
-        env = pg_env or external_pg_env(settings)
-        if env is None:
-            from geopera_stac_ext.db.embedded import EmbeddedCluster
-            from geopera_stac_ext.db.migrate import migrate
+        with ExitStack() as stack:
+            env = pg_env or external_pg_env(settings)
+            if env is None:
+                from geopera_stac_ext.db.embedded import EmbeddedCluster
+                from geopera_stac_ext.db.migrate import migrate
 
-            cluster = EmbeddedCluster(settings.home).start()
-            env = cluster.env()
-            migrate(cluster.dsn)
-        await open_pools(app, env, settings.db_pool_max)
-        app.state.pg_env = env
-        from geopera_stac_ext.lifecycle.job import PeriodicRunner
+                # NOTE: the last user of the home stops the cluster (EmbeddedCluster.session).
+                cluster = stack.enter_context(EmbeddedCluster(settings.home).session())
+                env = cluster.env()
+                migrate(cluster.dsn)
+            await open_pools(app, env, settings.db_pool_max)
+            app.state.pg_env = env
+            from geopera_stac_ext.lifecycle.job import PeriodicRunner
 
-        app.state.lifecycle_runner = PeriodicRunner(
-            app, settings, settings.lifecycle_interval_seconds).start()
-        try:
-            yield
-        finally:
-            await app.state.lifecycle_runner.stop()
-            await close_pools(app)
-            if cluster is not None:
-                cluster.stop()
+            app.state.lifecycle_runner = PeriodicRunner(
+                app, settings, settings.lifecycle_interval_seconds).start()
+            try:
+                yield
+            finally:
+                await app.state.lifecycle_runner.stop()
+                await close_pools(app)
 
     post_model = create_post_request_model(extensions.search, base_model=PgstacSearch)
     get_model = create_get_request_model(extensions.search)

@@ -20,18 +20,15 @@ log = logging.getLogger("geopera_stac_ext.cli")
 
 @contextmanager
 def database(settings: Settings, *, durable: bool = True) -> Iterator[dict[str, str]]:
-    """PG* env of the configured server, or of the embedded cluster (stopped after if we started it)."""
+    """PG* env of the configured server, or of the embedded cluster (stopped by its last user)."""
     env = external_pg_env(settings)
     if env is not None:
         yield env
         return
     from geopera_stac_ext.db.embedded import EmbeddedCluster
 
-    cluster = EmbeddedCluster(settings.home, durable=durable).start()
-    try:
+    with EmbeddedCluster(settings.home, durable=durable).session() as cluster:
         yield cluster.env()
-    finally:
-        cluster.stop()
 
 
 async def _with_conn(env: dict[str, str], fn: Callable[[Any], Awaitable[Any]]) -> Any:
@@ -93,12 +90,32 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
         return 0
 
 
+def check_port(host: str, port: int) -> None:
+    """Refuse early, before anything is started, seeded or printed, when the port is taken."""
+    import socket
+
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except socket.gaierror as e:
+        raise SetupError(f"cannot resolve --host {host!r}: {e.strerror}") from None
+    family, _, _, _, address = infos[0]
+    with socket.socket(family, socket.SOCK_STREAM) as s:
+        # NOTE: the same option uvicorn binds with, so a port in TIME_WAIT is not refused.
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind(address)
+        except OSError as e:
+            raise SetupError(f"cannot listen on {host}:{port}: {e.strerror}; stop what is "
+                             "using it or choose another --port") from None
+
+
 def _serve(args: argparse.Namespace, settings: Settings, uvicorn: Any) -> int:
     from geopera_stac_ext.storage.signing import check_signing_secret
 
     settings.demo = bool(args.demo)
     # NOTE: before the database starts: a bad secret is one line and exit 2, nothing else.
     check_signing_secret(settings, demo=settings.demo)
+    check_port(args.host, args.port)
     with database(settings) as env:
         ensure_migrated(env)
         if args.demo:
@@ -106,15 +123,18 @@ def _serve(args: argparse.Namespace, settings: Settings, uvicorn: Any) -> int:
 
             info = run_db(env, lambda c: seed_demo(c, settings))
             info["base_url"] = f"http://{args.host}:{args.port}"
+            note = info.pop("key_note")
             emit(info)
-            print(f"demo ready: export GEOPERA_API_KEY={info['api_key']} "
-                  f"PROJECT_ID={info['project_id']} GEOPERA_BASE_URL={info['base_url']}",
-                  file=sys.stderr, flush=True)
+            print(note, file=sys.stderr)
+            print(f"export GEOPERA_API_KEY={info['api_key']} PROJECT_ID={info['project_id']} "
+                  f"GEOPERA_BASE_URL={info['base_url']}", file=sys.stderr, flush=True)
         os.environ.update(env)
         from geopera_stac_ext.app import create_app
 
         app = create_app(settings, pg_env=env)
-        uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level)
+        # NOTE: access_log=False: the app logs one access line per request itself (problems.py).
+        uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level,
+                    access_log=False)
     return 0
 
 
@@ -146,8 +166,15 @@ EXTRA_ADMIN: dict[str, Callable[[argparse.Namespace, Settings], Callable[[Any], 
 EXTRA_COMMANDS: list[Callable[[Any, Any], None]] = []
 
 
+class OneLineParser(argparse.ArgumentParser):
+    """Usage errors as one line on stderr and exit code 2, like every other failure."""
+
+    def error(self, message: str):  # type: ignore[override]
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="geopera-stac", description=__doc__)
+    p = OneLineParser(prog="geopera-stac", description=__doc__)
     p.add_argument("--log-level", default=os.environ.get("GEOPERA_LOG_LEVEL", "info"))
     sub = p.add_subparsers(dest="cmd", required=True)
 
@@ -199,7 +226,7 @@ def _load_plugins() -> None:
     import importlib
 
     for mod in ("geopera_stac_ext.lifecycle.cli", "geopera_stac_ext.loader",
-                "geopera_stac_ext.storage.admin_cli"):
+                "geopera_stac_ext.admin.commands", "geopera_stac_ext.storage.admin_cli"):
         try:
             importlib.import_module(mod)
         except ImportError as e:
@@ -218,10 +245,33 @@ def main(argv: list[str] | None = None) -> int:
     install_redaction()
     try:
         return args.func(args, Settings())
-    except (GeoperaError, SetupError) as e:
-        detail = getattr(e, "detail", None) or str(e)
-        print(f"geopera-stac: error: {detail}", file=sys.stderr)
+    except Exception as e:  # noqa: BLE001 - every failure leaves as one line and exit code 2
+        print(f"geopera-stac: error: {failure_line(e)}", file=sys.stderr)
+        if not isinstance(e, (GeoperaError, SetupError)):
+            log.debug("traceback of the failure above", exc_info=True)
         return 2
+
+
+def failure_line(e: BaseException) -> str:
+    """One line for any failure: ours carry a sentence; database and OS errors are named."""
+    if isinstance(e, GeoperaError):
+        return getattr(e, "detail", None) or str(e)
+    if isinstance(e, SetupError):
+        return str(e)
+    first = (str(e).strip().splitlines() or [""])[0]
+    name = type(e).__name__
+    if _is_database_error(e):
+        # NOTE: libpq's message names host and port, never the password.
+        return f"database unreachable or refused the connection ({name}): {first}"
+    return f"{name}: {first} (run with --log-level debug for the traceback)"
+
+
+def _is_database_error(e: BaseException) -> bool:
+    import socket
+
+    mod = type(e).__module__
+    return (mod.startswith(("psycopg", "asyncpg"))
+            or isinstance(e, (ConnectionError, socket.gaierror, TimeoutError)))
 
 
 if __name__ == "__main__":

@@ -64,8 +64,8 @@ def sdk_server(settings: Settings, db_env: dict[str, str], page_port: int):
     """The service on a real clock (Retry-After waits are real), allowing the page's origin."""
     update: dict[str, Any] = {"asset_download_limit_free": 1,
                               "asset_download_window_seconds": DOWNLOAD_WINDOW_SECONDS}
-    if "cors_origins" in Settings.model_fields:
-        update["cors_origins"] = f"http://127.0.0.1:{page_port}"
+    # NOTE: exactly the page's origin, so another origin is refused (the browser test checks).
+    update["cors_origins"] = f"http://127.0.0.1:{page_port}"
     live = settings.model_copy(update=update)
     with serving(create_app(live, pg_env=db_env, clock=_real_clock)) as url:
         yield url, live
@@ -166,6 +166,7 @@ def node_test(files: list[str], fixture: dict[str, Any], tmp_path: Path, timeout
         flags.append("--experimental-websocket")  # NOTE: the CDP client (Node 22 has it built in)
     out = _run([NODE, *flags, "--test", "--test-reporter=spec", *files], timeout=timeout, env=env)
     assert "# fail 0" in out or "\u2139 fail 0" in out, out
+    print(out)  # NOTE: the node report, shown with -s or -rA
     return out
 
 
@@ -187,7 +188,4 @@ def test_sdk_bundle_lists_items_in_headless_chromium(sdk_built, sdk_server, worl
     url, live = sdk_server
     fixture = seed(url, world, db, live)
     fixture["page_port"] = page_port
-    # NOTE: the page is on another origin when the service has CORS (GEOPERA_CORS_ORIGINS);
-    # until then the page's server forwards the API (same origin).
-    fixture["cors"] = "cors_origins" in Settings.model_fields
     node_test([BROWSER_SUITE], fixture, tmp_path, timeout=300)

@@ -197,7 +197,7 @@ def test_per_asset_rate_limit_429_with_retry_after_and_ratelimit_headers(
     settings.asset_download_limit_free = 3
     settings.asset_download_window_seconds = 600
     start = clock.now
-    for i in range(3):
+    for _ in range(3):
         ok(download(client, world["viewer"], item["id"], asset_id))
         clock.now += timedelta(seconds=10)
     resp = download(client, world["editor"], item["id"], asset_id)
@@ -240,7 +240,7 @@ def test_bandwidth_breaker_opens_at_budget_and_closes_after_its_window(
     other = local_item(client, db, settings, world["org_owner"], world.project_a2,
                        data=os.urandom(10))
     start = clock.now
-    for i, (item, aid, _) in enumerate(scenes[:3]):
+    for item, aid, _ in scenes[:3]:
         ok(download(client, viewer, item["id"], aid))  # 1000, 2000, 3000 (the crossing passes)
         clock.now += timedelta(seconds=60)
     resp = download(client, viewer, scenes[3][0]["id"], scenes[3][1])

@@ -83,7 +83,7 @@ def test_two_loads_creating_collections_at_once_both_succeed(client, world, db_e
         t.start()
     for t in threads:
         t.join(300)
-    for project, run in runs.items():
+    for run in runs.values():
         assert run.returncode == 0, run.stderr
         summary = json.loads(run.stdout)
         assert (summary["loaded"], summary["collections_created"]) == (60, 5)

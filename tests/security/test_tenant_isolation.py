@@ -47,6 +47,7 @@ def sample_params(world, a: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return {
         "items.create": item_params(p, name="Probe", collection_id=cid),
         "items.get": {"item_id": iid},
+        "auth.whoami": {},
         "items.list": {"project_id": p},
         "items.list_by_collection": {"collection_id": cid},
         "items.get_stac": {"item_id": iid},
@@ -68,7 +69,8 @@ def sample_params(world, a: dict[str, Any]) -> dict[str, dict[str, Any]]:
 
 
 # NOTE: org-scoped ops search the CALLER's own org, so 200 is right there — but empty.
-OWN_SCOPE_OPS = {"items.search_org"}
+# NOTE: ops that answer about the caller's own rows: 200 for anyone, nothing of org A.
+OWN_SCOPE_OPS = {"items.search_org", "auth.whoami"}
 
 
 def assert_no_leak(text: str, forbidden: list[str], where: str) -> None:

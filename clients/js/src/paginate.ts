@@ -23,8 +23,7 @@ export async function* paginate<K extends PaginatedOperationId>(
   const limit = typeof base.limit === 'number' ? base.limit : undefined;
   let offset = typeof base.offset === 'number' ? base.offset : 0;
   for (;;) {
-    const call = client.op as (id: string, p: object, o: CallOptions) => Promise<unknown>;
-    const page = (await call.call(client, operationId, { ...base, offset }, options)) as AnyPage;
+    const page = (await client.call(operationId, { ...base, offset }, options)) as AnyPage;
     const records = page.items ?? page.features ?? [];
     yield page as PageOf<K>;
     const total = typeof page.total === 'number' ? page.total

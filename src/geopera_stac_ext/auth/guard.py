@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from typing import Any
+
+import asyncpg
 
 from geopera_stac_ext.auth.keys import PREFIX, hash_key
 from geopera_stac_ext.errors import Forbidden, NotFound, Unauthenticated
@@ -49,8 +52,31 @@ async def authenticate(conn: Any, authorization: str | None) -> Principal:
         raise Unauthenticated("invalid API key")
     if row["revoked_at"] is not None:
         raise Unauthenticated("this API key has been revoked")
+    await touch_key(conn, row["id"])
     return Principal(user_id=str(row["user_id"]), key_id=str(row["id"]),
                      scopes=frozenset(row["scopes"]), email=row["email"])
+
+
+# NOTE: a key's last use is stamped at most once a minute per key and process: `admin list-keys`
+# shows it to the minute without a write per request.
+TOUCH_EVERY_SECONDS = 60.0
+_touched: dict[Any, float] = {}
+
+
+async def touch_key(conn: Any, key_id: Any) -> None:
+    """Record that a key was just used (throttled; never waits for a lock, never fails a request)."""
+    now = time.monotonic()
+    if now - _touched.get(key_id, float("-inf")) < TOUCH_EVERY_SECONDS:
+        return
+    _touched[key_id] = now
+    try:
+        # NOTE: SKIP LOCKED: a concurrent request holding the row (same key, its own
+        # transaction) already stamps it; waiting for it would serialise a key's requests.
+        await conn.execute(
+            "UPDATE geopera.api_keys SET last_used_at = now() WHERE id = ("
+            " SELECT id FROM geopera.api_keys WHERE id = $1 FOR UPDATE SKIP LOCKED)", key_id)
+    except asyncpg.ReadOnlySQLTransactionError:
+        pass  # a read-only replica connection: the next request on the primary stamps it
 
 
 def require_scope(principal: Principal, scope: str) -> None:

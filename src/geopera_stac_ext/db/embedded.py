@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fcntl
 import glob
 import hashlib
 import logging
@@ -12,6 +13,8 @@ import shutil
 import socket
 import subprocess
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -202,5 +205,36 @@ class EmbeddedCluster:
     def stop(self) -> None:
         if not self._started_here:
             return
+        self._pg_stop()
+
+    def _pg_stop(self) -> None:
         _run_pg([str(self.bindir / "pg_ctl"), "stop", "-m", "fast", "-w", "-D", str(self.datadir)])
         self._started_here = False
+
+    @contextmanager
+    def session(self) -> Iterator["EmbeddedCluster"]:
+        """Use the cluster for a process's lifetime; the last user of this home stops it.
+
+        NOTE: every user (server, CLI command) holds a shared flock on `home/cluster.lock`
+        while it uses the cluster; the kernel drops a dead process's lock, so a cluster left
+        running by a crashed (kill -9) run is adopted by the next user and stopped by whoever
+        leaves last (an exclusive lock is granted only when no other user holds one). A user
+        starting meanwhile waits for the shared lock until the stop is done, then starts it.
+        """
+        self.home.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.home / "cluster.lock", os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH)
+            self.start()
+            if not self._started_here:
+                log.info("using the embedded cluster already running on port %s", self.port)
+            yield self
+        finally:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                last = True
+            except BlockingIOError:
+                last = False
+            if last and self._running_port() is not None:
+                self._pg_stop()
+            os.close(fd)

@@ -256,7 +256,11 @@ async def collections_delete(ctx: OpContext, p: CollectionsDeleteParams) -> dict
         """
         WITH moved AS (
             UPDATE geopera.items SET collection_id = NULL, pgstac_collection = $2, updated_at = $3
-            WHERE collection_id = $1 RETURNING deleted_at
+            WHERE collection_id = $1 RETURNING id, deleted_at
+        ), recorded AS (
+            -- NOTE: kept for `admin restore-collection --relink` (admin/recovery.py).
+            INSERT INTO geopera.collection_unlinks (collection_id, item_id, unlinked_at)
+            SELECT $1, id, $3 FROM moved ON CONFLICT DO NOTHING
         ) SELECT count(*) FILTER (WHERE deleted_at IS NULL) FROM moved
         """,
         p.collection_id, inbox, now)

@@ -773,8 +773,8 @@ async def items_delete(ctx: OpContext, p: ItemsGetParams) -> dict[str, Any]:
     row = await visible_item(ctx, p.item_id, "items:write", "write", for_update=True)
     now = ctx.now()
     await ctx.conn.execute(
-        "UPDATE geopera.items SET deleted_at = $2, lifecycle_state = 'deleted', updated_at = $2"
-        " WHERE id = $1", p.item_id, now)
+        "UPDATE geopera.items SET deleted_at = $2, state_before_delete = lifecycle_state,"
+        " lifecycle_state = 'deleted', updated_at = $2 WHERE id = $1", p.item_id, now)
     asset_ids = await ctx.conn.fetch(
         "SELECT id FROM geopera.assets WHERE item_id = $1 AND deleted_at IS NULL", p.item_id)
     await release_assets(ctx.conn, [r["id"] for r in asset_ids], now, "item_deleted")

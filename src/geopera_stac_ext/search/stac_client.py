@@ -16,8 +16,9 @@ from stac_fastapi.types.requests import get_base_url
 
 from geopera_stac_ext.auth.guard import MEMBER_RANK_SQL, require_scope
 from geopera_stac_ext.db.pool import connection
+from geopera_stac_ext.extents import apply_extent, refresh_extents
 from geopera_stac_ext.errors import InvalidRequest, NotFound, Unauthenticated
-from geopera_stac_ext.stac_feature import AUTH_SCHEMES
+from geopera_stac_ext.stac_feature import AUTH_EXTENSION, AUTH_SCHEMES
 from geopera_stac_ext.records import ITEM_COLUMNS, ITEM_JOIN, item_record
 from geopera_stac_ext.search.engine import (
     MAX_LIMIT,
@@ -78,7 +79,8 @@ def _fields(value: Any) -> tuple[set[str], set[str]]:
     return set(value.include or ()), set(value.exclude or ()) - set(value.include or ())
 
 
-def _collection_doc(row: Any, base: str) -> dict[str, Any]:
+def _collection_doc(row: Any, base: str, fresh: dict[str, Any] | None = None
+                    ) -> dict[str, Any]:
     doc = dict(row["content"])
     cid = str(row["id"])
     doc.update({"id": cid, "title": row["name"], "type": "Collection"})
@@ -94,6 +96,8 @@ def _collection_doc(row: Any, base: str) -> dict[str, Any]:
          "href": f"{base}/collections/{cid}/queryables"},
     ]
     doc["geopera:project_id"] = str(row["project_id"])
+    fresh = fresh or {}
+    apply_extent(doc, fresh[cid] if cid in fresh else row["extent"])
     add_auth(doc)
     return doc
 
@@ -101,6 +105,8 @@ def _collection_doc(row: Any, base: str) -> dict[str, Any]:
 def add_auth(doc: dict[str, Any]) -> dict[str, Any]:
     """The STAC Authentication extension: how to authenticate (`auth:schemes`); asset entries
     refer to it (`auth:refs`, stac_feature.stac_assets)."""
+    exts = [e for e in doc.get("stac_extensions") or [] if e != AUTH_EXTENSION]
+    doc["stac_extensions"] = [*exts, AUTH_EXTENSION]
     doc["auth:schemes"] = AUTH_SCHEMES
     return doc
 
@@ -112,7 +118,7 @@ ITEM_BY_PATH_SQL = f"""
 """
 
 COLLECTION_SQL = """
-    SELECT c.id, c.project_id, c.name, c.description, pc.content
+    SELECT c.id, c.project_id, c.name, c.description, c.extent, pc.content
     FROM geopera.collections c JOIN pgstac.collections pc ON pc.id = c.id::text
     WHERE c.project_id = ANY($1::uuid[]) AND c.deleted_at IS NULL
 """
@@ -133,7 +139,8 @@ class GeoperaStacClient(CoreCrudClient):
             rows = await conn.fetch(
                 COLLECTION_SQL + " ORDER BY c.layer_order, c.created_at, c.id",
                 list(vis.project_ids)) if not vis.empty else []
-        cols = [_collection_doc(r, base) for r in rows]
+            fresh = await refresh_extents(request.app, conn, [str(r["id"]) for r in rows])
+        cols = [_collection_doc(r, base, fresh) for r in rows]
         return {
             "collections": cols,
             "links": [{"rel": "root", "type": JSON, "href": f"{base}/"},
@@ -143,7 +150,7 @@ class GeoperaStacClient(CoreCrudClient):
         }
 
     async def _collection(self, conn: Any, request: Request, collection_id: str,
-                          vis: Visibility) -> dict[str, Any]:
+                          vis: Visibility, *, refresh: bool = False) -> dict[str, Any]:
         row = None
         if not vis.empty:
             row = await conn.fetchrow(COLLECTION_SQL + " AND c.id::text = $2",
@@ -151,13 +158,14 @@ class GeoperaStacClient(CoreCrudClient):
         if row is None:
             # NOTE: the same answer for missing, deleted, inbox and other tenants' collections.
             raise NotFound(f"collection {collection_id} not found")
-        return _collection_doc(row, get_base_url(request).rstrip("/"))
+        fresh = await refresh_extents(request.app, conn, [str(row["id"])]) if refresh else {}
+        return _collection_doc(row, get_base_url(request).rstrip("/"), fresh)
 
     async def get_collection(self, collection_id: str, request: Request,
                              **kwargs: Any) -> dict[str, Any]:
         async with connection(request.app) as conn:
             vis = await _visibility(conn, request)
-            return await self._collection(conn, request, collection_id, vis)
+            return await self._collection(conn, request, collection_id, vis, refresh=True)
 
     async def _search(self, request: Request, req: SearchRequest, *, collection_id: str | None,
                       fields: Any, next_body: dict[str, Any] | None) -> dict[str, Any]:

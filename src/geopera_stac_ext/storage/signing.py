@@ -8,6 +8,7 @@ import hmac
 import re
 import secrets
 import uuid
+from functools import lru_cache
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -83,15 +84,22 @@ def _message(asset_id: str, grant_id: str, expires: int) -> str:
     return f"geopera-download-v1\n{asset_id}\n{grant_id}\n{expires}"
 
 
+@lru_cache(maxsize=65536)
 def filename_for(href: str) -> str:
+    """The asset's file name as URLs carry it (only [A-Za-z0-9._-]).
+
+    NOTE: cached: every asset of every STAC page needs it, and hrefs repeat across pages.
+    """
     base = href.rstrip("/").rsplit("/", 1)[-1]
     return _SAFE_NAME.sub("_", base)[:200] or "asset"
 
 
 def asset_href(base_url: str, asset_id: str, storage_href: str) -> str:
-    """The absolute URL a key holder fetches an asset at (GET/HEAD /v1/assets/…); it ends in
+    """`base_url` without a trailing slash. The absolute URL a key holder fetches an asset at (GET/HEAD /v1/assets/…); it ends in
     the asset's own filename so GDAL and browsers see the right extension."""
-    return f"{base_url.rstrip('/')}{ASSET_PREFIX}/{asset_id}/{quote(filename_for(storage_href))}"
+    # NOTE: filename_for keeps only [A-Za-z0-9._-], which URLs never escape: no quote() needed
+    # (this runs for every asset of every search page).
+    return f"{base_url}{ASSET_PREFIX}/{asset_id}/{filename_for(storage_href)}"
 
 
 def sign_path(secret: bytes, asset_id: str, grant_id: str, expires: int, href: str) -> str:

@@ -1,0 +1,1 @@
+"""Operator commands run against the database directly: listings, recovery, the audit trail."""
