@@ -401,7 +401,7 @@ export interface WhoamiMembership {
   [key: string]: unknown;
 }
 
-export interface WhoamiParams {}
+export type WhoamiParams = Record<string, never>;
 
 export interface WhoamiResult {
   user_id: string;

@@ -17,11 +17,11 @@ from geopera_stac_ext.search.cql2sql import (
     SqlBuilder,
     Translator,
     bbox_geometry_sql,
-    parse_cql2_text,
     parse_instant,
     query_to_cql2,
     stac_name,
 )
+from geopera_stac_ext.search.cql2text import parse_cql2_text, parse_cql2_text_async
 from geopera_stac_ext.stac_feature import stac_feature
 
 MAX_LIMIT = 1000
@@ -193,6 +193,14 @@ class SearchRequest:
             raise InvalidRequest("offset: must be a non-negative integer")
         req.limit, req.offset = limit, offset
         return req
+
+    @classmethod
+    async def parse_async(cls, **kw: Any) -> "SearchRequest":
+        """parse(), with CQL2 text parsed off the event loop (the front doors use this)."""
+        filt, lang = kw.get("filter"), kw.get("filter_lang")
+        if isinstance(filt, str) and str(lang or "cql2-text").lower() == "cql2-text":
+            kw["filter"], kw["filter_lang"] = await parse_cql2_text_async(filt), "cql2-json"
+        return cls.parse(**kw)
 
 
 def _str_list(value: Any, what: str) -> list[str] | None:

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import uuid
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import attr
 import orjson
 from fastapi import Request
+from pydantic import BaseModel, Field
 from stac_fastapi.extensions.filter.client import AsyncBaseFiltersClient
 from stac_fastapi.pgstac.core import CoreCrudClient
 from stac_fastapi.pgstac.utils import filter_fields
@@ -20,6 +21,7 @@ from geopera_stac_ext.extents import apply_extent, refresh_extents
 from geopera_stac_ext.errors import InvalidRequest, NotFound, Unauthenticated
 from geopera_stac_ext.stac_feature import AUTH_EXTENSION, AUTH_SCHEMES
 from geopera_stac_ext.records import ITEM_COLUMNS, ITEM_JOIN, item_record
+from geopera_stac_ext.search.cql2sql import CQL2_CONFORMANCE
 from geopera_stac_ext.search.engine import (
     MAX_LIMIT,
     SORTABLE,
@@ -34,6 +36,12 @@ GEOJSON = "application/geo+json"
 JSON = "application/json"
 TOKEN_PREFIX = "offset:"
 QUERYABLES_REL = "http://www.opengis.net/def/rel/ogc/1.0/queryables"
+FILTER_CONF = "http://www.opengis.net/spec/ogcapi-features-3/1.0/conf/filter"
+SEARCH_CONFORMANCE = [FILTER_CONF, "https://api.stacspec.org/v1.0.0-rc.2/item-search#filter",
+                      *CQL2_CONFORMANCE]
+ITEMS_CONFORMANCE = [FILTER_CONF,
+                     "http://www.opengis.net/spec/ogcapi-features-3/1.0/conf/features-filter",
+                     *CQL2_CONFORMANCE]
 
 
 def _principal(request: Request) -> Any:
@@ -203,7 +211,7 @@ class GeoperaStacClient(CoreCrudClient):
                 "numberMatched": result.total, "numberReturned": len(features)}
 
     @staticmethod
-    def _request(*, collections: Any = None, ids: Any = None, bbox: Any = None,
+    async def _request(*, collections: Any = None, ids: Any = None, bbox: Any = None,
                  intersects: Any = None, datetime: Any = None, limit: Any = None,
                  query: Any = None, filter_expr: Any = None, filter_lang: Any = None,
                  sortby: Any = None, token: Any = None) -> SearchRequest:
@@ -226,7 +234,7 @@ class GeoperaStacClient(CoreCrudClient):
                       for s in sortby]
         # NOTE: STAC clients may ask for more than the maximum; the STAC API spec says serve
         # the maximum rather than fail (the op API, by contrast, rejects limit > 1000).
-        return SearchRequest.parse(
+        return await SearchRequest.parse_async(
             bbox=bbox, intersects=intersects, datetime=datetime, ids=ids,
             collections=collections, query=query, filter=filter_expr,
             filter_lang=filter_lang, sortby=sortby,
@@ -239,9 +247,9 @@ class GeoperaStacClient(CoreCrudClient):
                               fields: Any = None, sortby: Any = None, filter_expr: Any = None,
                               filter_lang: Any = None, token: str | None = None,
                               **kwargs: Any) -> Any:
-        req = self._request(collections=[collection_id], bbox=bbox, datetime=datetime,
-                            limit=limit, query=query, filter_expr=filter_expr,
-                            filter_lang=filter_lang, sortby=sortby, token=token)
+        req = await self._request(collections=[collection_id], bbox=bbox, datetime=datetime,
+                                  limit=limit, query=query, filter_expr=filter_expr,
+                                  filter_lang=filter_lang, sortby=sortby, token=token)
         return await self._search(request, req, collection_id=collection_id, fields=fields,
                                   next_body=None)
 
@@ -272,10 +280,10 @@ class GeoperaStacClient(CoreCrudClient):
                          limit: int | None = None, query: Any = None, fields: Any = None,
                          sortby: Any = None, filter_expr: Any = None, filter_lang: Any = None,
                          token: str | None = None, **kwargs: Any) -> Any:
-        req = self._request(collections=collections, ids=ids, bbox=bbox, intersects=intersects,
-                            datetime=datetime, limit=limit, query=query,
-                            filter_expr=filter_expr, filter_lang=filter_lang, sortby=sortby,
-                            token=token)
+        req = await self._request(collections=collections, ids=ids, bbox=bbox,
+                                  intersects=intersects, datetime=datetime, limit=limit,
+                                  query=query, filter_expr=filter_expr,
+                                  filter_lang=filter_lang, sortby=sortby, token=token)
         return await self._search(request, req, collection_id=None, fields=fields,
                                   next_body=None)
 
@@ -284,7 +292,7 @@ class GeoperaStacClient(CoreCrudClient):
         filt = getattr(search_request, "filter_expr", None) or getattr(search_request, "filter",
                                                                        None)
         lang = getattr(search_request, "filter_lang", None)
-        req = self._request(
+        req = await self._request(
             collections=search_request.collections, ids=search_request.ids,
             bbox=search_request.bbox, intersects=search_request.intersects,
             datetime=search_request.datetime, limit=search_request.limit,
@@ -305,10 +313,13 @@ QUERYABLE_PROPS: dict[str, dict[str, Any]] = {
     "collection": {"title": "Collection ID", "type": "string"},
     "geometry": {"title": "Footprint", "$ref": "https://geojson.org/schema/Geometry.json"},
     "datetime": {"title": "Acquired", "type": "string", "format": "date-time"},
+    "start_datetime": {"title": "Acquired from", "type": "string", "format": "date-time"},
+    "end_datetime": {"title": "Acquired until", "type": "string", "format": "date-time"},
     "eo:cloud_cover": {"title": "Cloud cover (%) — also `cloud_cover`", "type": "number",
                        "minimum": 0, "maximum": 100},
     "gsd": {"title": "Ground sample distance (m)", "type": "number"},
     "title": {"title": "Name — also `name`", "type": "string"},
+    "description": {"title": "Description", "type": "string"},
     "geopera:type": {"title": "Item type — also `type`", "type": "string"},
     "geopera:lifecycle_state": {"title": "Lifecycle state — also `lifecycle_state`",
                                 "type": "string",
@@ -316,11 +327,14 @@ QUERYABLE_PROPS: dict[str, dict[str, Any]] = {
     "geopera:project_id": {"title": "Project — also `project_id`", "type": "string"},
     "created": {"title": "Created — also `created_at`", "type": "string", "format": "date-time"},
     "updated": {"title": "Updated — also `updated_at`", "type": "string", "format": "date-time"},
+    "geopera:expires_at": {"title": "Expires — also `expires_at`", "type": "string",
+                           "format": "date-time"},
 }
 
 
 class GeoperaFiltersClient(AsyncBaseFiltersClient):
-    """/queryables: the fields the engine understands (other properties are matched as JSON)."""
+    """/queryables: the fields the engine understands, with the types it reads them as (other
+    properties are matched as JSON, typed by what they are compared with)."""
 
     async def get_queryables(self, request: Request, collection_id: str | None = None,
                              **kwargs: Any) -> dict[str, Any]:
@@ -339,13 +353,31 @@ class GeoperaFiltersClient(AsyncBaseFiltersClient):
         }
 
 
-def stac_extension_overrides() -> dict[str, Any]:
-    """Extensions(...) overrides create_app() applies: /queryables through our client."""
+class FilterPostRequest(BaseModel):
+    """The filter extension's POST fields, taking CQL2 text as well (pystac-client's default)."""
+
+    filter_expr: dict[str, Any] | str | None = Field(None, alias="filter")
+    filter_crs: str | None = Field(None, alias="filter-crs")
+    filter_lang: Literal["cql2-json", "cql2-text"] | None = Field(None, alias="filter-lang")
+
+
+def _filter_extensions() -> tuple[Any, Any]:
     from stac_fastapi.extensions import ItemCollectionFilterExtension, SearchFilterExtension
 
-    return {"search_map": {"filter": SearchFilterExtension(client=GeoperaFiltersClient())},
-            "item_collection_map": {
-                "filter": ItemCollectionFilterExtension(client=GeoperaFiltersClient())}}
+    search = SearchFilterExtension(client=GeoperaFiltersClient(),
+                                   conformance_classes=SEARCH_CONFORMANCE)
+    # NOTE: on the instance, not a subclass: stac-fastapi finds the extension by class name
+    # (the landing page's queryables link).
+    search.POST = FilterPostRequest
+    return search, ItemCollectionFilterExtension(client=GeoperaFiltersClient(),
+                                                 conformance_classes=ITEMS_CONFORMANCE)
+
+
+def stac_extension_overrides() -> dict[str, Any]:
+    """Extensions(...) overrides create_app() applies: /queryables through our client, CQL2
+    text over POST, and the CQL2 conformance classes the engine passes."""
+    search, items = _filter_extensions()
+    return {"search_map": {"filter": search}, "item_collection_map": {"filter": items}}
 
 
 __all__ = ["GeoperaStacClient", "GeoperaFiltersClient", "parse_token", "stac_extension_overrides"]
