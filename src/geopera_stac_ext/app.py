@@ -33,7 +33,9 @@ from geopera_stac_ext.errors import GeoperaError
 from geopera_stac_ext.extension import OperationsExtension
 from geopera_stac_ext.problems import RequestContextMiddleware, install_handlers, problem_response
 from geopera_stac_ext.settings import Settings, external_pg_env
+from geopera_stac_ext.logredact import install_redaction
 from geopera_stac_ext.storage.routes import DownloadsExtension
+from geopera_stac_ext.storage.signing import check_signing_secret
 
 log = logging.getLogger(__name__)
 
@@ -63,6 +65,19 @@ class StacAuthMiddleware:
         await self.app(scope, receive, send)
 
 
+# NOTE: stac-fastapi's sort extension declares only v1.1.0 URIs; pystac-client (0.9) matches
+# `https://api.stacspec.org/v1.0.*/item-search#sort` and warns "does not conform to SORT".
+SORT_V1_0 = "https://api.stacspec.org/v1.0.0/item-search#sort"
+
+
+def advertise_sort_v1_0(search_extensions: list[Any]) -> None:
+    from stac_fastapi.extensions import SortExtension
+
+    for ext in search_extensions:
+        if isinstance(ext, SortExtension) and SORT_V1_0 not in ext.conformance_classes:
+            ext.conformance_classes = [*ext.conformance_classes, SORT_V1_0]
+
+
 def stac_client_class() -> type[CoreCrudClient]:
     """The STAC client: our engine-backed one when present, else stock (auth still applies)."""
     try:
@@ -76,6 +91,8 @@ def create_app(settings: Settings | None = None, *, pg_env: dict[str, str] | Non
                clock: Callable[[], datetime] | None = None) -> FastAPI:
     """Build the app. Database: pg_env, else DATABASE_URL/PG*, else the embedded cluster."""
     settings = settings or Settings()
+    check_signing_secret(settings, demo=settings.demo)
+    install_redaction()
     stac_settings = StacSettings(
         enable_transactions_extensions=False,
         stac_fastapi_title="geopera-stac",
@@ -90,6 +107,7 @@ def create_app(settings: Settings | None = None, *, pg_env: dict[str, str] | Non
     overrides = getattr(sys.modules.get(client_cls.__module__), "stac_extension_overrides",
                         lambda: {})()
     extensions = Extensions(settings=stac_settings, **overrides)
+    advertise_sort_v1_0(extensions.search)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import Any
 
 from geopera_stac_ext.records import MAPPED_PROPERTIES
@@ -68,11 +69,22 @@ def stac_assets(assets: list[dict[str, Any]], base_url: str) -> dict[str, Any]:
 
 
 def extensions_used(properties: dict[str, Any], assets: dict[str, Any]) -> list[str]:
-    """The schemas of the extension fields (`prefix:name`) an item carries, sorted."""
-    prefixes = {k.split(":", 1)[0] for k in properties if ":" in k}
-    for entry in assets.values():
-        prefixes.update(k.split(":", 1)[0] for k in entry if ":" in k)
-    return sorted(EXTENSION_SCHEMAS[p] for p in prefixes if p in EXTENSION_SCHEMAS)
+    """The schemas of the extension fields (`prefix:name`) an item carries, sorted.
+
+    NOTE: asset entries are built by stac_assets, whose only extension fields are `auth:refs`
+    (always) and `file:size`; scanning their keys cost more than the rest of the feature.
+    """
+    prefixes = {k.partition(":")[0] for k in properties if ":" in k}
+    if assets:
+        prefixes.add("auth")
+        if any("file:size" in e for e in assets.values()):
+            prefixes.add("file")
+    return list(_schemas(frozenset(prefixes)))
+
+
+@lru_cache(maxsize=1024)
+def _schemas(prefixes: frozenset[str]) -> tuple[str, ...]:
+    return tuple(sorted(EXTENSION_SCHEMAS[p] for p in prefixes if p in EXTENSION_SCHEMAS))
 
 
 def stac_feature(record: dict[str, Any], assets: list[dict[str, Any]], base_url: str,
@@ -106,7 +118,7 @@ def stac_feature(record: dict[str, Any], assets: list[dict[str, Any]], base_url:
     feature: dict[str, Any] = {
         "type": "Feature",
         "stac_version": "1.0.0",
-        "stac_extensions": [],
+        "stac_extensions": extensions_used(properties, stac_asset_map),
         "id": item_id,
         "geometry": record["geometry"],
         "bbox": record["bbox"],

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from pydantic import Field, StrictBool, model_validator
+from pydantic import Field, StrictBool, field_validator, model_validator
 
 from geopera_stac_ext.auth import guard
 from geopera_stac_ext.errors import Forbidden, Gone, InvalidRequest, NotFound
@@ -37,7 +37,9 @@ from geopera_stac_ext.records import (
 )
 from geopera_stac_ext.search.counts import count_live
 from geopera_stac_ext.stac_feature import GEOJSON, stac_feature
+from geopera_stac_ext.storage.buckets import require_allowed
 from geopera_stac_ext.storage.hrefs import check_href
+from geopera_stac_ext.storage.media import check_media_type
 
 PRIMARY_KEY = "data"
 
@@ -49,6 +51,11 @@ class AssetIn(Params):
     file_size_bytes: int | None = Field(default=None, ge=0)
     roles: list[str] = Field(default_factory=list, max_length=20)
     title: str | None = Field(default=None, max_length=500)
+
+    @field_validator("media_type")
+    @classmethod
+    def _media_type(cls, v: str | None) -> str | None:
+        return check_media_type(v)
 
 
 class ItemsCreateParams(Params):
@@ -175,15 +182,27 @@ async def target_collection(conn: Any, project_id: str, collection_id: str | Non
     return str(collection_id)
 
 
+def check_asset_href(storage_dir: Any, project_id: Any, href: str, field: str) -> None:
+    """check_href with the field named in the 400 (detail and errors[])."""
+    try:
+        check_href(storage_dir, project_id, href)
+    except InvalidRequest as e:
+        raise InvalidRequest(f"{field}: {e.detail}",
+                             extra={"errors": [{"field": field, "message": e.detail}]}) from None
+
+
 async def insert_assets(ctx: OpContext, item_id: str, project_id: str, org_id: Any,
                         assets: list[AssetIn] | list[dict[str, Any]], reason: str) -> None:
     """Insert asset rows and their storage-ledger credits in the caller's transaction."""
     storage_dir = ctx.settings.resolved_storage_dir
     rows = []
     ledger = []
+    assets = [a if isinstance(a, dict) else a.model_dump() for a in assets]
+    for i, a in enumerate(assets):
+        check_asset_href(storage_dir, project_id, a["href"], f"assets[{i}].href")
+    await require_allowed(ctx.conn, project_id,
+                          [(f"assets[{i}].href", a["href"]) for i, a in enumerate(assets)])
     for a in assets:
-        a = a if isinstance(a, dict) else a.model_dump()
-        check_href(storage_dir, a["href"])
         aid = uuid.uuid4()
         rows.append((aid, item_id, a["key"], a["href"], a.get("media_type"),
                      a.get("file_size_bytes"), a.get("roles") or [], a.get("title")))
@@ -445,6 +464,8 @@ async def release_assets(conn: Any, asset_ids: list[Any], now: Any, reason: str)
     await conn.execute(
         "UPDATE geopera.assets SET deleted_at = $2 WHERE id = ANY($1::uuid[])",
         [r["id"] for r in rows], now)
+    # NOTE: the debit goes to the account(s) the group's bytes were credited to, net per
+    # (org, project), not to the org of whoever deletes the last copy (maybe another org).
     debits = await conn.fetch(
         """
         WITH g AS (SELECT unnest($1::uuid[]) AS grp),
@@ -454,16 +475,18 @@ async def release_assets(conn: Any, asset_ids: list[Any], now: Any, reason: str)
                 WHERE (a.id = g.grp OR a.origin_id = g.grp)
                   AND a.deleted_at IS NULL AND i.deleted_at IS NULL)
         )
-        SELECT g.grp, (SELECT coalesce(sum(l.delta_bytes), 0) FROM geopera.storage_ledger l
-                        WHERE l.asset_id IN (SELECT a.id FROM geopera.assets a
-                                             WHERE a.id = g.grp OR a.origin_id = g.grp)) AS net
-        FROM g WHERE g.grp NOT IN (SELECT grp FROM alive)
+        SELECT g.grp, l.org_id, l.project_id, sum(l.delta_bytes) AS net
+        FROM g JOIN geopera.assets a ON a.id = g.grp OR a.origin_id = g.grp
+        JOIN geopera.storage_ledger l ON l.asset_id = a.id
+        WHERE g.grp NOT IN (SELECT grp FROM alive)
+        GROUP BY g.grp, l.org_id, l.project_id
+        ORDER BY g.grp, l.project_id
         """,
         groups)
+    # NOTE: the row names the asset whose release freed the file (what was deleted).
     by_group = {r["grp"]: r for r in rows}
-    ledger = [(by_group[d["grp"]]["org_id"], by_group[d["grp"]]["project_id"],
-               by_group[d["grp"]]["item_id"], by_group[d["grp"]]["id"], -int(d["net"]), reason)
-              for d in debits if d["net"] > 0]
+    ledger = [(d["org_id"], d["project_id"], by_group[d["grp"]]["item_id"],
+               by_group[d["grp"]]["id"], -int(d["net"]), reason) for d in debits if d["net"] > 0]
     if ledger:
         await conn.executemany(
             "INSERT INTO geopera.storage_ledger (org_id, project_id, item_id, asset_id,"
@@ -631,6 +654,13 @@ async def items_duplicate(ctx: OpContext, p: ItemsDuplicateParams) -> dict[str, 
     if src["lifecycle_state"] == "expired":
         raise Gone("an expired item cannot be duplicated; upgrade the organization's plan to "
                    "restore it first")
+    # NOTE: a copy in another organization signs with the platform's credentials for that
+    # organization's users: its buckets must be granted to the target account too.
+    hrefs = await ctx.conn.fetch(
+        "SELECT key, href FROM geopera.assets WHERE item_id = $1 AND deleted_at IS NULL"
+        " ORDER BY key", p.item_id)
+    await require_allowed(ctx.conn, target_project,
+                          [(f"assets.{r['key']}.href", r["href"]) for r in hrefs])
     record = await read_item(ctx.conn, p.item_id)
     new_id = str(uuid.uuid4())
     now = ctx.now()

@@ -18,12 +18,12 @@ from geopera_stac_ext.search.cql2sql import (
     SqlBuilder,
     Translator,
     bbox_geometry_sql,
-    parse_cql2_text,
     parse_instant,
     query_to_cql2,
     stac_name,
 )
 from geopera_stac_ext.search.counts import count_live
+from geopera_stac_ext.search.cql2text import parse_cql2_text, parse_cql2_text_async
 from geopera_stac_ext.search.paging import keyset_clause
 from geopera_stac_ext.stac_feature import stac_feature
 
@@ -198,6 +198,14 @@ class SearchRequest:
         req.limit, req.offset = limit, offset
         return req
 
+    @classmethod
+    async def parse_async(cls, **kw: Any) -> "SearchRequest":
+        """parse(), with CQL2 text parsed off the event loop (the front doors use this)."""
+        filt, lang = kw.get("filter"), kw.get("filter_lang")
+        if isinstance(filt, str) and str(lang or "cql2-text").lower() == "cql2-text":
+            kw["filter"], kw["filter_lang"] = await parse_cql2_text_async(filt), "cql2-json"
+        return cls.parse(**kw)
+
 
 def _str_list(value: Any, what: str) -> list[str] | None:
     if value is None:
@@ -296,7 +304,7 @@ def _filter_clauses(node: Any, sql: SqlBuilder) -> list[str]:
     """The filter's SQL, split at a top-level `and` so each conjunct lands on its own side."""
     Translator(SqlBuilder()).where(node)  # NOTE: validates (and limits) the whole filter first
     if isinstance(node, dict) and str(node.get("op", "")).lower() == "and":
-        return [Translator(sql).where(arg, 1) for arg in node["args"]]
+        return [Translator(sql).where(arg) for arg in node["args"]]
     return [Translator(sql).where(node)]
 
 

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import uuid
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import attr
 import orjson
 from fastapi import Request, Response
+from pydantic import BaseModel, Field
 from stac_fastapi.extensions.filter.client import AsyncBaseFiltersClient
 from stac_fastapi.pgstac.core import CoreCrudClient
 from stac_fastapi.pgstac.utils import filter_fields
@@ -16,9 +17,11 @@ from stac_fastapi.types.requests import get_base_url
 
 from geopera_stac_ext.auth.guard import MEMBER_RANK_SQL, require_scope
 from geopera_stac_ext.db.pool import connection
+from geopera_stac_ext.extents import apply_extent, refresh_extents
 from geopera_stac_ext.errors import InvalidRequest, NotFound, Unauthenticated
-from geopera_stac_ext.stac_feature import AUTH_SCHEMES
+from geopera_stac_ext.stac_feature import AUTH_EXTENSION, AUTH_SCHEMES
 from geopera_stac_ext.records import ITEM_COLUMNS, ITEM_JOIN, item_record
+from geopera_stac_ext.search.cql2sql import CQL2_CONFORMANCE
 from geopera_stac_ext.search.engine import (
     MAX_LIMIT,
     SORTABLE,
@@ -35,6 +38,12 @@ from geopera_stac_ext.storage.signing import signing_secret
 GEOJSON = "application/geo+json"
 JSON = "application/json"
 QUERYABLES_REL = "http://www.opengis.net/def/rel/ogc/1.0/queryables"
+FILTER_CONF = "http://www.opengis.net/spec/ogcapi-features-3/1.0/conf/filter"
+SEARCH_CONFORMANCE = [FILTER_CONF, "https://api.stacspec.org/v1.0.0-rc.2/item-search#filter",
+                      *CQL2_CONFORMANCE]
+ITEMS_CONFORMANCE = [FILTER_CONF,
+                     "http://www.opengis.net/spec/ogcapi-features-3/1.0/conf/features-filter",
+                     *CQL2_CONFORMANCE]
 
 
 def _principal(request: Request) -> Any:
@@ -78,7 +87,8 @@ def _fields(value: Any) -> tuple[set[str], set[str]]:
     return set(value.include or ()), set(value.exclude or ()) - set(value.include or ())
 
 
-def _collection_doc(row: Any, base: str) -> dict[str, Any]:
+def _collection_doc(row: Any, base: str, fresh: dict[str, Any] | None = None
+                    ) -> dict[str, Any]:
     doc = dict(row["content"])
     cid = str(row["id"])
     doc.update({"id": cid, "title": row["name"], "type": "Collection"})
@@ -94,6 +104,8 @@ def _collection_doc(row: Any, base: str) -> dict[str, Any]:
          "href": f"{base}/collections/{cid}/queryables"},
     ]
     doc["geopera:project_id"] = str(row["project_id"])
+    fresh = fresh or {}
+    apply_extent(doc, fresh[cid] if cid in fresh else row["extent"])
     add_auth(doc)
     return doc
 
@@ -101,6 +113,8 @@ def _collection_doc(row: Any, base: str) -> dict[str, Any]:
 def add_auth(doc: dict[str, Any]) -> dict[str, Any]:
     """The STAC Authentication extension: how to authenticate (`auth:schemes`); asset entries
     refer to it (`auth:refs`, stac_feature.stac_assets)."""
+    exts = [e for e in doc.get("stac_extensions") or [] if e != AUTH_EXTENSION]
+    doc["stac_extensions"] = [*exts, AUTH_EXTENSION]
     doc["auth:schemes"] = AUTH_SCHEMES
     return doc
 
@@ -112,7 +126,7 @@ ITEM_BY_PATH_SQL = f"""
 """
 
 COLLECTION_SQL = """
-    SELECT c.id, c.project_id, c.name, c.description, pc.content
+    SELECT c.id, c.project_id, c.name, c.description, c.extent, pc.content
     FROM geopera.collections c JOIN pgstac.collections pc ON pc.id = c.id::text
     WHERE c.project_id = ANY($1::uuid[]) AND c.deleted_at IS NULL
 """
@@ -133,7 +147,8 @@ class GeoperaStacClient(CoreCrudClient):
             rows = await conn.fetch(
                 COLLECTION_SQL + " ORDER BY c.layer_order, c.created_at, c.id",
                 list(vis.project_ids)) if not vis.empty else []
-        cols = [_collection_doc(r, base) for r in rows]
+            fresh = await refresh_extents(request.app, conn, [str(r["id"]) for r in rows])
+        cols = [_collection_doc(r, base, fresh) for r in rows]
         return {
             "collections": cols,
             "links": [{"rel": "root", "type": JSON, "href": f"{base}/"},
@@ -143,7 +158,7 @@ class GeoperaStacClient(CoreCrudClient):
         }
 
     async def _collection(self, conn: Any, request: Request, collection_id: str,
-                          vis: Visibility) -> dict[str, Any]:
+                          vis: Visibility, *, refresh: bool = False) -> dict[str, Any]:
         row = None
         if not vis.empty:
             row = await conn.fetchrow(COLLECTION_SQL + " AND c.id::text = $2",
@@ -151,13 +166,14 @@ class GeoperaStacClient(CoreCrudClient):
         if row is None:
             # NOTE: the same answer for missing, deleted, inbox and other tenants' collections.
             raise NotFound(f"collection {collection_id} not found")
-        return _collection_doc(row, get_base_url(request).rstrip("/"))
+        fresh = await refresh_extents(request.app, conn, [str(row["id"])]) if refresh else {}
+        return _collection_doc(row, get_base_url(request).rstrip("/"), fresh)
 
     async def get_collection(self, collection_id: str, request: Request,
                              **kwargs: Any) -> dict[str, Any]:
         async with connection(request.app) as conn:
             vis = await _visibility(conn, request)
-            return await self._collection(conn, request, collection_id, vis)
+            return await self._collection(conn, request, collection_id, vis, refresh=True)
 
     async def _search(self, request: Request, req: SearchRequest, *, collection_id: str | None,
                       fields: Any, next_body: dict[str, Any] | None,
@@ -209,7 +225,7 @@ class GeoperaStacClient(CoreCrudClient):
                                  "numberReturned": len(features)})
 
     @staticmethod
-    def _request(*, collections: Any = None, ids: Any = None, bbox: Any = None,
+    async def _request(*, collections: Any = None, ids: Any = None, bbox: Any = None,
                  intersects: Any = None, datetime: Any = None, limit: Any = None,
                  query: Any = None, filter_expr: Any = None, filter_lang: Any = None,
                  sortby: Any = None) -> SearchRequest:
@@ -232,7 +248,7 @@ class GeoperaStacClient(CoreCrudClient):
                       for s in sortby]
         # NOTE: STAC clients may ask for more than the maximum; the STAC API spec says serve
         # the maximum rather than fail (the op API, by contrast, rejects limit > 1000).
-        return SearchRequest.parse(
+        return await SearchRequest.parse_async(
             bbox=bbox, intersects=intersects, datetime=datetime, ids=ids,
             collections=collections, query=query, filter=filter_expr,
             filter_lang=filter_lang, sortby=sortby,
@@ -245,9 +261,9 @@ class GeoperaStacClient(CoreCrudClient):
                               fields: Any = None, sortby: Any = None, filter_expr: Any = None,
                               filter_lang: Any = None, token: str | None = None,
                               **kwargs: Any) -> Any:
-        req = self._request(collections=[collection_id], bbox=bbox, datetime=datetime,
-                            limit=limit, query=query, filter_expr=filter_expr,
-                            filter_lang=filter_lang, sortby=sortby)
+        req = await self._request(collections=[collection_id], bbox=bbox, datetime=datetime,
+                                  limit=limit, query=query, filter_expr=filter_expr,
+                                  filter_lang=filter_lang, sortby=sortby)
         return await self._search(request, req, collection_id=collection_id, fields=fields,
                                   next_body=None, token=token)
 
@@ -278,9 +294,10 @@ class GeoperaStacClient(CoreCrudClient):
                          limit: int | None = None, query: Any = None, fields: Any = None,
                          sortby: Any = None, filter_expr: Any = None, filter_lang: Any = None,
                          token: str | None = None, **kwargs: Any) -> Any:
-        req = self._request(collections=collections, ids=ids, bbox=bbox, intersects=intersects,
-                            datetime=datetime, limit=limit, query=query,
-                            filter_expr=filter_expr, filter_lang=filter_lang, sortby=sortby)
+        req = await self._request(collections=collections, ids=ids, bbox=bbox,
+                                  intersects=intersects, datetime=datetime, limit=limit,
+                                  query=query, filter_expr=filter_expr,
+                                  filter_lang=filter_lang, sortby=sortby)
         return await self._search(request, req, collection_id=None, fields=fields,
                                   next_body=None, token=token)
 
@@ -289,7 +306,7 @@ class GeoperaStacClient(CoreCrudClient):
         filt = getattr(search_request, "filter_expr", None) or getattr(search_request, "filter",
                                                                        None)
         lang = getattr(search_request, "filter_lang", None)
-        req = self._request(
+        req = await self._request(
             collections=search_request.collections, ids=search_request.ids,
             bbox=search_request.bbox, intersects=search_request.intersects,
             datetime=search_request.datetime, limit=search_request.limit,
@@ -310,10 +327,13 @@ QUERYABLE_PROPS: dict[str, dict[str, Any]] = {
     "collection": {"title": "Collection ID", "type": "string"},
     "geometry": {"title": "Footprint", "$ref": "https://geojson.org/schema/Geometry.json"},
     "datetime": {"title": "Acquired", "type": "string", "format": "date-time"},
+    "start_datetime": {"title": "Acquired from", "type": "string", "format": "date-time"},
+    "end_datetime": {"title": "Acquired until", "type": "string", "format": "date-time"},
     "eo:cloud_cover": {"title": "Cloud cover (%) — also `cloud_cover`", "type": "number",
                        "minimum": 0, "maximum": 100},
     "gsd": {"title": "Ground sample distance (m)", "type": "number"},
     "title": {"title": "Name — also `name`", "type": "string"},
+    "description": {"title": "Description", "type": "string"},
     "geopera:type": {"title": "Item type — also `type`", "type": "string"},
     "geopera:lifecycle_state": {"title": "Lifecycle state — also `lifecycle_state`",
                                 "type": "string",
@@ -321,11 +341,14 @@ QUERYABLE_PROPS: dict[str, dict[str, Any]] = {
     "geopera:project_id": {"title": "Project — also `project_id`", "type": "string"},
     "created": {"title": "Created — also `created_at`", "type": "string", "format": "date-time"},
     "updated": {"title": "Updated — also `updated_at`", "type": "string", "format": "date-time"},
+    "geopera:expires_at": {"title": "Expires — also `expires_at`", "type": "string",
+                           "format": "date-time"},
 }
 
 
 class GeoperaFiltersClient(AsyncBaseFiltersClient):
-    """/queryables: the fields the engine understands (other properties are matched as JSON)."""
+    """/queryables: the fields the engine understands, with the types it reads them as (other
+    properties are matched as JSON, typed by what they are compared with)."""
 
     async def get_queryables(self, request: Request, collection_id: str | None = None,
                              **kwargs: Any) -> dict[str, Any]:
@@ -344,13 +367,31 @@ class GeoperaFiltersClient(AsyncBaseFiltersClient):
         }
 
 
-def stac_extension_overrides() -> dict[str, Any]:
-    """Extensions(...) overrides create_app() applies: /queryables through our client."""
+class FilterPostRequest(BaseModel):
+    """The filter extension's POST fields, taking CQL2 text as well (pystac-client's default)."""
+
+    filter_expr: dict[str, Any] | str | None = Field(None, alias="filter")
+    filter_crs: str | None = Field(None, alias="filter-crs")
+    filter_lang: Literal["cql2-json", "cql2-text"] | None = Field(None, alias="filter-lang")
+
+
+def _filter_extensions() -> tuple[Any, Any]:
     from stac_fastapi.extensions import ItemCollectionFilterExtension, SearchFilterExtension
 
-    return {"search_map": {"filter": SearchFilterExtension(client=GeoperaFiltersClient())},
-            "item_collection_map": {
-                "filter": ItemCollectionFilterExtension(client=GeoperaFiltersClient())}}
+    search = SearchFilterExtension(client=GeoperaFiltersClient(),
+                                   conformance_classes=SEARCH_CONFORMANCE)
+    # NOTE: on the instance, not a subclass: stac-fastapi finds the extension by class name
+    # (the landing page's queryables link).
+    search.POST = FilterPostRequest
+    return search, ItemCollectionFilterExtension(client=GeoperaFiltersClient(),
+                                                 conformance_classes=ITEMS_CONFORMANCE)
+
+
+def stac_extension_overrides() -> dict[str, Any]:
+    """Extensions(...) overrides create_app() applies: /queryables through our client, CQL2
+    text over POST, and the CQL2 conformance classes the engine passes."""
+    search, items = _filter_extensions()
+    return {"search_map": {"filter": search}, "item_collection_map": {"filter": items}}
 
 
 __all__ = ["GeoperaStacClient", "GeoperaFiltersClient", "stac_extension_overrides"]
