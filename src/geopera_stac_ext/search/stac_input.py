@@ -16,13 +16,13 @@ from geopera_stac_ext.problems import problem_response
 # NOTE: stac-fastapi's request models (stac-pydantic) raise OverflowError on datetimes that
 # leave years 1-9999 in UTC and call .get() on a body that is not an object: 500s. Every STAC
 # search request is first parsed by the same code that runs it (GeoperaStacClient._request:
-# GeoJSON, datetimes, numbers, CQL2, query, sortby, token), so bad input is a 400 naming the
+# GeoJSON, datetimes, numbers, CQL2, query, sortby; paging tokens are checked where they are
+# read), so bad input is a 400 naming the
 # field before any model runs; what passes is also valid for the models.
 SEARCH_PATHS = re.compile(r"^/(search|collections/[^/]+/items)$")
 PARAMS = {"bbox": "bbox", "intersects": "intersects", "datetime": "datetime", "ids": "ids",
           "collections": "collections", "limit": "limit", "query": "query", "filter": "filter_expr",
-          "filter-lang": "filter_lang", "filter_lang": "filter_lang", "sortby": "sortby",
-          "token": "token"}
+          "filter-lang": "filter_lang", "filter_lang": "filter_lang", "sortby": "sortby"}
 
 
 async def check_search_params(params: dict[str, Any], *, from_query: bool) -> None:
