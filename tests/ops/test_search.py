@@ -104,7 +104,12 @@ def test_items_search_format_stac_embeds_assets(client, world):
     assert fc["numberReturned"] == 3
     for feat in fc["features"]:
         assert feat["stac_version"] == "1.0.0"
-        assert feat["assets"]["data"]["href"] == "s3://bucket/scene.tif"
+        # NOTE: the href is the key-authenticated URL on this service (docs/clients.md); the
+        # stored href stays visible as geopera:href.
+        data = feat["assets"]["data"]
+        assert data["href"].startswith("http://testserver/v1/assets/")
+        assert data["href"].endswith("/scene.tif")
+        assert data["geopera:href"] == "s3://bucket/scene.tif"
         assert feat["properties"]["title"] in {m["name"] for m in made}
 
 
@@ -165,8 +170,8 @@ def test_items_search_org_spans_visible_projects_only(client, world):
 @pytest.mark.parametrize("params", [
     {"filter": {"op": "=", "args": [{"property": "na\u0000me"}, "x"]}},
     {"query": {"title": {"eq": "nul\u0000"}}},
-    {"filter": {"op": "=", "args": [{"property": "gsd"}, {"op": "+", "args": [1, 2]}]}},
-    {"filter": {"op": "and", "args": [{"op": "=", "args": [{"property": "gsd"}, 1]}]}},
+    {"filter": {"op": "=", "args": [{"property": "gsd"}, {"op": "%", "args": [1, 2]}]}},
+    {"filter": {"op": "and", "args": []}},
     {"filter": {"op": "s_intersects", "args": [{"property": "geometry"}, {"type": "Blob"}]}},
     {"filter": {"op": "t_intersects", "args": [{"property": "datetime"},
                                                {"interval": ["2026-01-01", "not a date"]}]}},

@@ -105,7 +105,8 @@ class Converter {
     return this.decls.claim(name, schema, this.prefix, (final) => {
       const doc = comment(schema.description ? [schema.description] : [], '');
       if (schema.type === 'object' && !schema.anyOf && (schema.properties || !schema.additionalProperties)) {
-        return `${doc}export interface ${final} ${this.objectBody(schema, '')}`;
+        const body = this.objectBody(schema, '');
+        if (body.startsWith('{')) return `${doc}export interface ${final} ${body}`;
       }
       return `${doc}export type ${final} = ${this.type(schema, '')};`;
     });
@@ -128,7 +129,8 @@ class Converter {
         ? this.type(extra, inner) : 'unknown';
       lines.push(`${inner}[key: string]: ${value};`);
     }
-    if (!lines.length) return '{}';
+    // NOTE: `{}` would accept any object; a closed empty object accepts only `{}`.
+    if (!lines.length) return 'Record<string, never>';
     return `{\n${lines.join('\n')}\n${indent}}`;
   }
 

@@ -39,9 +39,8 @@ export type OperationId = keyof Operations;
 export type ParamsOf<K extends OperationId> = Operations[K]['params'];
 export type ResultOf<K extends OperationId> = Operations[K]['result'];
 
-type RequiredKeys<T> = { [P in keyof T]-?: object extends Pick<T, P> ? never : P }[keyof T];
 /** `params` may be left out only for ops without required params. */
-export type OpArgs<K extends OperationId> = [RequiredKeys<ParamsOf<K>>] extends [never]
+export type OpArgs<K extends OperationId> = {} extends ParamsOf<K>
   ? [params?: ParamsOf<K>, options?: CallOptions]
   : [params: ParamsOf<K>, options?: CallOptions];
 

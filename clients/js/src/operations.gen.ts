@@ -379,6 +379,38 @@ export interface SortBy {
   direction?: "asc" | "desc";
 }
 
+export interface WhoamiKey {
+  id: string;
+  prefix: string;
+  scopes: string[];
+  created_at: string;
+  last_used_at: string | null;
+  [key: string]: unknown;
+}
+
+export interface WhoamiMembership {
+  /** default null */
+  org_id?: string | null;
+  /** default null */
+  org_name?: string | null;
+  /** default null */
+  project_id?: string | null;
+  /** default null */
+  project_name?: string | null;
+  role: string;
+  [key: string]: unknown;
+}
+
+export type WhoamiParams = Record<string, never>;
+
+export interface WhoamiResult {
+  user_id: string;
+  email: string;
+  key: WhoamiKey;
+  memberships: WhoamiMembership[];
+  [key: string]: unknown;
+}
+
 /** Every operation of the catalogue: its params and its decoded result. */
 export interface Operations {
   /**
@@ -387,6 +419,11 @@ export interface Operations {
    * Documented errors: forbidden, invalid_request, not_found.
    */
   "assets.delete": { params: AssetsDeleteParams; result: OkResult };
+  /**
+   * Who the calling API key belongs to: user, key prefix and scopes, memberships.
+   * Side effect `read`; scope `none`; answers `application/json`.
+   */
+  "auth.whoami": { params: WhoamiParams; result: WhoamiResult };
   /**
    * Create a collection in a project.
    * Side effect `compute`; scope `collections:write`; answers `application/json`.
@@ -420,7 +457,7 @@ export interface Operations {
   /**
    * Issue a signed download URL for an asset.
    * Side effect `share_export`; scope `items:read`; answers `application/json`.
-   * Documented errors: forbidden, gone, not_found, payment_required, rate_limited.
+   * Documented errors: forbidden, gone, invalid_request, not_found, payment_required, rate_limited.
    */
   "items.asset.download": { params: DownloadParams; result: DownloadResult };
   /**
@@ -500,6 +537,7 @@ export interface Operations {
 /** The operation ids this SDK was generated for. */
 export const OPERATION_IDS = [
   "assets.delete",
+  "auth.whoami",
   "collections.create",
   "collections.delete",
   "collections.get",

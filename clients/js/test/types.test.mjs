@@ -22,6 +22,7 @@ const VARIANTS = {
   missing: () => mutated('{ project_id: PROJECT_ID });', '{});'),
   unknownop: () => mutated("'collections.list'", "'collections.lst'"),
   result: () => mutated('console.log(page.total,', 'const n: string = page.total; console.log(n,'),
+  optional: () => `${typecheckedSamples()}const org = await client.op('items.search_org');\nconsole.log(org.numberMatched);\n`,
 };
 
 /**
@@ -56,6 +57,10 @@ before(() => {
 
 test('the guide samples type-check unchanged with strict', () => {
   assert.equal(diagnostics.samples, '');
+});
+
+test('params may be left out for an op without required params', () => {
+  assert.equal(diagnostics.optional, '');
 });
 
 test('a misspelt param name in a sample is a compile error', () => {

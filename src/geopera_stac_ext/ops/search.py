@@ -59,8 +59,8 @@ class FeatureCollection(Record):
     numberReturned: int
 
 
-def _request(p: ItemsSearchOrgParams) -> SearchRequest:
-    return SearchRequest.parse(
+async def _request(p: ItemsSearchOrgParams) -> SearchRequest:
+    return await SearchRequest.parse_async(
         bbox=p.bbox, intersects=p.intersects, datetime=p.datetime, ids=p.ids,
         collections=p.collections, type=p.type, query=p.query, filter=p.filter,
         filter_lang=p.filter_lang,
@@ -87,7 +87,7 @@ async def _respond(ctx: OpContext, p: ItemsSearchOrgParams, req: SearchRequest,
     scope="items:read", purpose="Search a project's items with STAC filters.",
     errors=(Forbidden, NotFound, InvalidRequest))
 async def items_search(ctx: OpContext, p: ItemsSearchParams) -> dict[str, Any]:
-    req = _request(p)
+    req = await _request(p)
     await ctx.authorize("items:read", p.project_id)
     return await _respond(ctx, p, req, await visibility_for(ctx.conn, [p.project_id]))
 
@@ -97,7 +97,7 @@ async def items_search(ctx: OpContext, p: ItemsSearchParams) -> dict[str, Any]:
     purpose="Search every item across your organization.",
     errors=(Forbidden, InvalidRequest))
 async def items_search_org(ctx: OpContext, p: ItemsSearchOrgParams) -> dict[str, Any]:
-    req = _request(p)
+    req = await _request(p)
     ctx.require_scope("items:read")
     vis = await user_visibility(ctx.conn, ctx.principal.user_id, org_only=True)
     return await _respond(ctx, p, req, vis)

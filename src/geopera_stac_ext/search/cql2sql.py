@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import math
+import re
 from dataclasses import dataclass
-from datetime import date, datetime, timezone
+from datetime import date, datetime, timedelta, timezone
 from typing import Any
 
 import orjson
@@ -47,18 +49,47 @@ COLUMNS: dict[str, Column] = {
     "geometry": Column("p.geometry", "geometry"),
 }
 
-COMPARISONS = {"=": "=", "<>": "<>", "<": "<", "<=": "<=", ">": ">", ">=": ">="}
-FLIPPED = {"=": "=", "<>": "<>", "<": ">", "<=": ">=", ">": "<", ">=": "<="}
-SPATIAL = {"s_intersects": "ST_Intersects", "s_within": "ST_Within", "s_contains": "ST_Contains",
-           "s_equals": "ST_Equals", "s_touches": "ST_Touches", "s_overlaps": "ST_Overlaps",
-           "s_crosses": "ST_Crosses", "s_disjoint": "ST_Disjoint"}
-SPATIAL_SWAP = {"s_within": "s_contains", "s_contains": "s_within"}
-TEMPORAL = {"t_intersects", "anyinteracts", "t_before", "t_after", "t_equals", "t_during",
-            "t_contains", "t_disjoint"}
-QUERY_OPS = ("eq", "neq", "lt", "lte", "gt", "gte", "startsWith", "endsWith", "contains", "in")
-QUERY_TO_CQL2 = {"eq": "=", "neq": "<>", "lt": "<", "lte": "<=", "gt": ">", "gte": ">="}
+# NOTE: content properties with a declared type (the ones /queryables advertises with a type)
+# are read as that type whatever the literal, as pgstac reads a registered queryable: a numeric
+# string such as pystac-client's query `eo:cloud_cover<10` ("10") compares as the number 10.
+TYPED_PROPERTIES = {"eo:cloud_cover": "num", "gsd": "num", "title": "text",
+                    "description": "text"}
+KINDS = {"timestamp": "ts", "text": "text", "geometry": "geom"}
+COMPARISONS = {"=", "<>", "<", "<=", ">", ">="}
+SPATIAL = {"s_intersects": "ST_Intersects", "intersects": "ST_Intersects",
+           "s_within": "ST_Within", "s_contains": "ST_Contains", "s_equals": "ST_Equals",
+           "s_touches": "ST_Touches", "s_overlaps": "ST_Overlaps", "s_crosses": "ST_Crosses",
+           "s_disjoint": "ST_Disjoint"}
+# NOTE: pgstac's temporal_op_query templates; l/r = first/second operand, l/h = low/high end.
+TEMPORAL = {
+    "t_before": "lh < rl", "t_after": "ll > rh", "t_meets": "lh = rl", "t_metby": "ll = rh",
+    "t_overlaps": "ll < rl AND lh > rl AND lh < rh",
+    "t_overlappedby": "ll > rl AND ll < rh AND lh > rh",
+    "t_starts": "ll = rl AND lh < rh", "t_startedby": "ll = rl AND lh > rh",
+    "t_during": "ll > rl AND lh < rh", "t_contains": "ll < rl AND lh > rh",
+    "t_finishes": "ll > rl AND lh = rh", "t_finishedby": "ll < rl AND lh = rh",
+    "t_equals": "ll = rl AND lh = rh", "t_disjoint": "NOT (ll <= rh AND lh >= rl)",
+    "t_intersects": "ll <= rh AND lh >= rl", "anyinteracts": "ll <= rh AND lh >= rl",
+}
+ARRAY = {"a_equals": "=", "a_contains": "@>", "a_containedby": "<@", "a_contained_by": "<@",
+         "a_overlaps": "&&"}
+ARITHMETIC = {"+": "+", "-": "-", "*": "*", "/": "/"}
+TEXT_FUNCTIONS = {"casei": "upper", "upper": "upper", "lower": "lower",
+                  "accenti": "geopera.cql2_unaccent"}
+SUPPORTED = ("and, or, not, =, <>, <, <=, >, >=, like, between, in, isNull, casei, accenti, "
+             "upper, lower, +, -, *, /, " + ", ".join(sorted({*SPATIAL, *TEMPORAL, *ARRAY})))
+CQL2 = "http://www.opengis.net/spec/cql2/1.0/conf/"
+# NOTE: exactly the classes tests/search pass on both front doors (GET, POST, op API).
+CQL2_CONFORMANCE = [CQL2 + c for c in (
+    "cql2-text", "cql2-json", "basic-cql2", "advanced-comparison-operators",
+    "case-insensitive-comparison", "accent-insensitive-comparison", "basic-spatial-functions",
+    "basic-spatial-functions-plus", "spatial-functions", "temporal-functions",
+    "array-functions", "property-property", "arithmetic")]
 MAX_DEPTH = 50
 MAX_NODES = 2000
+NO_VALUE = object()
+TOKEN = re.compile("\x00(\\d+)\x00")
+MINUS_INF, PLUS_INF = "'-infinity'::timestamptz", "'infinity'::timestamptz"
 
 
 def stac_name(name: str) -> str:
@@ -95,277 +126,380 @@ class SqlBuilder:
         return f"${len(self.params)}{cast}"
 
 
-def _prop_name(node: Any) -> str | None:
-    if isinstance(node, dict) and set(node) == {"property"}:
-        name = node["property"]
-        if not isinstance(name, str) or not name or len(name) > 256:
-            raise InvalidRequest("filter: a property name must be a non-empty string of at most "
-                                 "256 characters")
-        return name
-    return None
+@dataclass(frozen=True)
+class Val:
+    """A translated value: its SQL, its kind (num, text, bool, ts, geom, array, json), the
+    jsonb of a content property (json: type unknown until compared) and a literal's value."""
+
+    sql: str
+    kind: str
+    j: str | None = None
+    lit: Any = NO_VALUE
 
 
-def _casei(node: Any) -> tuple[Any, bool]:
-    """Unwrap casei(x): (x, True)."""
-    if isinstance(node, dict) and node.get("op") == "casei":
-        args = node.get("args")
-        if not isinstance(args, list) or len(args) != 1:
-            raise InvalidRequest("filter: casei takes exactly one argument")
-        return args[0], True
-    return node, False
+def _num_of(j: str) -> str:
+    return f"(CASE WHEN jsonb_typeof({j}) = 'number' THEN ({j})::float8 END)"
 
 
-def _is_literal(node: Any) -> bool:
-    return not (isinstance(node, dict) and ("property" in node or "op" in node))
+def _text_of(j: str) -> str:
+    return f"(CASE WHEN jsonb_typeof({j}) = 'string' THEN {j} #>> '{{}}' END)"
+
+
+def _numeric_string(value: str) -> float | None:
+    try:
+        f = float(value)
+    except ValueError:
+        return None
+    return f if math.isfinite(f) else None
 
 
 class Translator:
-    """Translate one CQL2 JSON expression; every literal and property key becomes a parameter."""
+    """Translate one CQL2 JSON expression. Every literal and property key is a bound parameter,
+    placed through a token that becomes `$n` only if the final SQL still contains it, so a
+    parameter can never be left unused (PostgreSQL could not type it: 500)."""
 
     def __init__(self, sql: SqlBuilder) -> None:
         self.sql = sql
         self.nodes = 0
+        self._values: list[Any] = []
 
-    # -------------------------------------------------------------- property expressions
-    def _json(self, name: str) -> str:
-        return f"(p.content->'properties'->{self.sql.bind(stac_name(name), '::text')})"
+    def bind(self, value: Any, cast: str = "") -> str:
+        self._values.append(value)
+        return f"\x00{len(self._values) - 1}\x00{cast}"
 
-    def text_expr(self, name: str) -> str:
-        col = COLUMNS.get(name)
-        if col is not None:
-            if col.kind != "text":
-                raise InvalidRequest(f"filter: `{name}` is a {col.kind}, not a string")
-            return col.sql
-        j = self._json(name)
-        return f"(CASE WHEN jsonb_typeof({j}) = 'string' THEN {j} #>> '{{}}' END)"
+    def where(self, node: Any) -> str:
+        """The WHERE condition for a CQL2 JSON filter (NULL = unknown, as in CQL2)."""
+        body = self.cond(node, 0)
+        placed: dict[int, str] = {}
 
-    def num_expr(self, name: str) -> str:
-        if name in COLUMNS:
-            raise InvalidRequest(f"filter: `{name}` is a {COLUMNS[name].kind}, not a number")
-        j = self._json(name)
-        return f"(CASE WHEN jsonb_typeof({j}) = 'number' THEN ({j})::float8 END)"
+        def place(m: re.Match[str]) -> str:
+            i = int(m.group(1))
+            if i not in placed:
+                placed[i] = self.sql.bind(self._values[i])
+            return placed[i]
 
-    # -------------------------------------------------------------- entry points
-    def where(self, node: Any, depth: int = 0) -> str:
+        return TOKEN.sub(place, body)
+
+    # -------------------------------------------------------------- conditions
+    def _enter(self, depth: int) -> None:
         self.nodes += 1
         if depth > MAX_DEPTH or self.nodes > MAX_NODES:
-            raise InvalidRequest("filter: expression is too deeply nested or too large")
-        if isinstance(node, bool):
-            return "TRUE" if node else "FALSE"
-        if not isinstance(node, dict) or "op" not in node:
-            raise InvalidRequest("filter: expected an object with `op` and `args` "
-                                 f"(CQL2 JSON), got {orjson.dumps(node).decode()[:120]}")
-        op = node["op"]
-        args = node.get("args")
+            raise InvalidRequest(f"filter: expression is too deeply nested or too large "
+                                 f"(limits: {MAX_DEPTH} levels, {MAX_NODES} nodes)")
+
+    def _op(self, node: Any) -> tuple[str, list[Any]]:
+        op, args = node["op"], node.get("args")
         if not isinstance(op, str):
             raise InvalidRequest("filter: `op` must be a string")
         if not isinstance(args, list):
             raise InvalidRequest(f"filter: `{op}` needs an `args` array")
-        lop = op.lower()
-        if lop in ("and", "or"):
-            if len(args) < 2:
-                raise InvalidRequest(f"filter: `{op}` needs at least two arguments")
-            parts = [self.where(a, depth + 1) for a in args]
-            return "(" + f" {lop.upper()} ".join(parts) + ")"
-        if lop == "not":
-            if len(args) != 1:
-                raise InvalidRequest("filter: `not` takes exactly one argument")
-            return f"(NOT {self.where(args[0], depth + 1)})"
-        # NOTE: every leaf is coalesced to false: a missing property never matches, and
-        # `not` then behaves as two-valued logic (what a plain reading of the filter expects).
-        if lop in COMPARISONS:
-            return f"COALESCE({self.comparison(lop, args)}, false)"
-        if lop == "like":
-            return f"COALESCE({self.like(args)}, false)"
-        if lop == "between":
-            return f"COALESCE({self.between(args)}, false)"
-        if lop == "in":
-            return f"COALESCE({self.in_(args)}, false)"
-        if lop == "isnull":
-            return self.is_null(args)
-        if lop in SPATIAL:
-            return f"COALESCE({self.spatial(lop, args)}, false)"
-        if lop in TEMPORAL:
-            return f"COALESCE({self.temporal(lop, args)}, false)"
-        raise InvalidRequest(
-            f"filter: unsupported operator `{op}`; supported: and, or, not, =, <>, <, <=, >, "
-            ">=, like, between, in, isNull, casei, s_intersects, s_within, s_contains, "
-            "s_disjoint, t_intersects, t_before, t_after, t_during, t_equals")
+        return op.lower(), args
 
-    # -------------------------------------------------------------- leaves
-    def _operands(self, op: str, args: list[Any]) -> tuple[str, Any, str, bool]:
-        if len(args) != 2:
-            raise InvalidRequest(f"filter: `{op}` takes exactly two arguments")
-        (a, ca), (b, cb) = _casei(args[0]), _casei(args[1])
-        name_a, name_b = _prop_name(a), _prop_name(b)
-        if name_a is not None and _is_literal(b):
-            return name_a, b, op, ca or cb
-        if name_b is not None and _is_literal(a):
-            return name_b, a, FLIPPED.get(op, op), ca or cb
-        if name_a is not None and name_b is not None:
-            raise InvalidRequest("filter: comparing two properties is not supported; compare "
-                                 "a property with a literal value")
-        raise InvalidRequest(f"filter: `{op}` needs a property and a literal value")
+    def cond(self, node: Any, depth: int) -> str:
+        self._enter(depth)
+        if isinstance(node, bool):
+            return "TRUE" if node else "FALSE"
+        if not isinstance(node, dict) or "op" not in node:
+            raise InvalidRequest("filter: expected an object with `op` and `args` "
+                                 f"(CQL2 JSON), got {_show(node)}")
+        op, args = self._op(node)
+        d = depth + 1
+        if op in ("and", "or"):
+            if not args:
+                raise InvalidRequest(f"filter: `{op}` needs at least one argument")
+            return "(" + f" {op.upper()} ".join(self.cond(a, d) for a in args) + ")"
+        if op == "not":
+            self._arity(op, args, 1)
+            return f"(NOT {self.cond(args[0], d)})"
+        if op in COMPARISONS:
+            self._arity(op, args, 2)
+            return self.compare(op, self.value(args[0], d), self.value(args[1], d))
+        if op == "like":
+            self._arity(op, args, 2)
+            a, b = (self.as_kind(self.value(x, d), "text", op) for x in args)
+            return f"({a.sql} LIKE {b.sql})"
+        if op == "between":
+            if len(args) == 2 and isinstance(args[1], list) and len(args[1]) == 2:
+                args = [args[0], *args[1]]  # NOTE: the older draft's form, still sent by clients
+            self._arity(op, args, 3)
+            v, lo, hi = (self.value(x, d) for x in args)
+            return f"({self.compare('>=', v, lo)} AND {self.compare('<=', v, hi)})"
+        if op == "in":
+            return self.in_(args, d)
+        if op == "isnull":
+            self._arity("isNull", args, 1)
+            v = self.value(args[0], d)
+            if v.j is not None:
+                return f"({v.j} IS NULL OR jsonb_typeof({v.j}) = 'null')"
+            return f"({v.sql} IS NULL)"
+        if op in SPATIAL:
+            self._arity(op, args, 2)
+            a, b = (self.as_kind(self.value(x, d), "geom", op) for x in args)
+            return f"{SPATIAL[op]}({a.sql}, {b.sql})"
+        if op in TEMPORAL:
+            return self.temporal(op, args, d)
+        if op in ARRAY:
+            self._arity(op, args, 2)
+            a, b = (self.array(x, d) for x in args)
+            return f"({a} {ARRAY[op]} {b})"
+        if op in ARITHMETIC or op in TEXT_FUNCTIONS:
+            raise InvalidRequest(f"filter: `{op}` gives a value, not a condition; compare it")
+        raise InvalidRequest(f"filter: unsupported operator `{op}`; supported: {SUPPORTED}")
 
-    def comparison(self, op: str, args: list[Any]) -> str:
-        name, value, op, casei = self._operands(op, args)
-        sqlop = COMPARISONS[op]
-        col = COLUMNS.get(name)
-        if isinstance(value, dict) and ("timestamp" in value or "date" in value):
-            when = parse_instant(value.get("timestamp", value.get("date")), f"filter `{name}`")
-            if col is not None and col.kind == "timestamp":
-                return f"({col.sql} {sqlop} {self.sql.bind(when)})"
-            if col is not None:
-                raise InvalidRequest(f"filter: `{name}` is a {col.kind}, not a timestamp")
-            iso = when.isoformat().replace("+00:00", "Z")
-            return f"({self.text_expr(name)} {sqlop} {self.sql.bind(iso)})"
-        if col is not None and col.kind == "timestamp":
-            if not isinstance(value, str):
-                raise InvalidRequest(f"filter: `{name}` is a timestamp; compare it with "
-                                     "TIMESTAMP('…') or an RFC 3339 string")
-            return f"({col.sql} {sqlop} {self.sql.bind(parse_instant(value, f'filter `{name}`'))})"
-        if col is not None and col.kind == "geometry":
-            raise InvalidRequest("filter: compare `geometry` with s_intersects and friends")
-        if isinstance(value, bool):
-            if sqlop not in ("=", "<>") or col is not None:
-                raise InvalidRequest(f"filter: `{name}` cannot be compared with a boolean by "
-                                     f"`{op}`")
-            return f"({self._json(name)} {sqlop} to_jsonb({self.sql.bind(value)}::boolean))"
-        if isinstance(value, (int, float)):
-            return f"({self.num_expr(name)} {sqlop} {self.sql.bind(float(value))}::float8)"
-        if isinstance(value, str):
-            expr = self.text_expr(name)
-            if casei:
-                return f"(lower({expr}) {sqlop} {self.sql.bind(value.lower())})"
-            return f"({expr} {sqlop} {self.sql.bind(value)})"
-        raise InvalidRequest(f"filter: unsupported literal for `{name}`: "
-                             f"{orjson.dumps(value).decode()[:80]}")
+    @staticmethod
+    def _arity(op: str, args: list[Any], n: int) -> None:
+        if len(args) != n:
+            raise InvalidRequest(f"filter: `{op}` takes exactly {n} argument"
+                                 f"{'s' if n > 1 else ''}, got {len(args)}")
 
-    def like(self, args: list[Any]) -> str:
-        name, value, _, casei = self._operands("like", args)
-        if not isinstance(value, str):
-            raise InvalidRequest("filter: `like` needs a string pattern")
-        expr = self.text_expr(name)
-        if casei:
-            return f"(lower({expr}) LIKE {self.sql.bind(value.lower())})"
-        return f"({expr} LIKE {self.sql.bind(value)})"
-
-    def between(self, args: list[Any]) -> str:
-        if len(args) != 3 or _prop_name(args[0]) is None:
-            raise InvalidRequest("filter: `between` takes a property and two values")
-        name, lo, hi = _prop_name(args[0]), args[1], args[2]
-        assert name is not None
-        col = COLUMNS.get(name)
-        if col is not None and col.kind == "timestamp":
-            def ts(v: Any) -> datetime:
-                raw = v.get("timestamp", v.get("date")) if isinstance(v, dict) else v
-                return parse_instant(raw, f"filter `{name}`")
-            return f"({col.sql} BETWEEN {self.sql.bind(ts(lo))} AND {self.sql.bind(ts(hi))})"
-        if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in (lo, hi)):
-            raise InvalidRequest(f"filter: `between` on `{name}` needs two numbers")
-        expr = self.num_expr(name)
-        return (f"({expr} BETWEEN {self.sql.bind(float(lo))}::float8 "
-                f"AND {self.sql.bind(float(hi))}::float8)")
-
-    def in_(self, args: list[Any]) -> str:
-        if len(args) != 2 or _prop_name(args[0]) is None or not isinstance(args[1], list):
-            raise InvalidRequest("filter: `in` takes a property and a list of values")
-        name, values = _prop_name(args[0]), args[1]
-        assert name is not None
-        if not values:
-            return "FALSE"
-        if all(isinstance(v, str) for v in values):
-            return f"({self.text_expr(name)} = ANY({self.sql.bind(list(values))}::text[]))"
-        if all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values):
-            nums = [float(v) for v in values]
-            return f"({self.num_expr(name)} = ANY({self.sql.bind(nums)}::float8[]))"
-        raise InvalidRequest(f"filter: `in` on `{name}` needs a list of all strings or all "
-                             "numbers")
-
-    def is_null(self, args: list[Any]) -> str:
-        if len(args) != 1 or _prop_name(args[0]) is None:
-            raise InvalidRequest("filter: `isNull` takes exactly one property")
-        name = _prop_name(args[0])
-        assert name is not None
+    # -------------------------------------------------------------- values
+    def prop(self, name: Any) -> Val:
+        if not isinstance(name, str) or not name.strip() or len(name) > 256:
+            raise InvalidRequest("filter: a property name must be a non-empty string of at most "
+                                 "256 characters")
+        # NOTE: STAC clients write `properties.eo:cloud_cover` as sortby and fields accept it.
+        if name.startswith("properties.") and len(name) > len("properties."):
+            name = name[len("properties."):]
         col = COLUMNS.get(name)
         if col is not None:
-            return f"({col.sql} IS NULL)"
-        j = self._json(name)
-        return f"({j} IS NULL OR jsonb_typeof({j}) = 'null')"
+            return Val(col.sql, KINDS[col.kind])
+        key = stac_name(name)
+        j = f"(p.content->'properties'->{self.bind(key, '::text')})"
+        declared = TYPED_PROPERTIES.get(key)
+        if declared == "num":
+            return Val(_num_of(j), "num", j)
+        if declared == "text":
+            return Val(_text_of(j), "text", j)
+        return Val(j, "json", j)
 
-    def geometry_literal(self, value: Any) -> str:
-        if isinstance(value, dict) and set(value) == {"bbox"}:
-            return self.sql_envelope(value["bbox"])
-        try:
-            geom = _geometry(value)
-        except ValueError as e:
-            raise InvalidRequest(f"filter: invalid geometry: {e}") from None
-        return f"ST_SetSRID(ST_GeomFromGeoJSON({self.sql.bind(orjson.dumps(geom).decode())}), 4326)"
+    def value(self, node: Any, depth: int) -> Val:
+        self._enter(depth)
+        if isinstance(node, bool):
+            return Val(self.bind(node, "::boolean"), "bool", lit=node)
+        if isinstance(node, (int, float)):
+            if not math.isfinite(node):
+                raise InvalidRequest("filter: numbers must be finite")
+            return Val(self.bind(float(node), "::float8"), "num", lit=float(node))
+        if isinstance(node, str):
+            return Val(self.bind(node, "::text"), "text", lit=node)
+        if isinstance(node, list):
+            return Val("", "list", lit=node)
+        if not isinstance(node, dict):
+            raise InvalidRequest(f"filter: unsupported value {_show(node)}")
+        if set(node) == {"property"}:
+            return self.prop(node["property"])
+        if "timestamp" in node or "date" in node:
+            raw = node.get("timestamp", node.get("date"))
+            when = parse_instant(raw, "filter timestamp")
+            return Val(self.bind(when, "::timestamptz"), "ts", lit=when)
+        if "interval" in node:
+            raise InvalidRequest("filter: an INTERVAL is compared with temporal operators "
+                                 "(t_intersects, t_during, …), not with =, <, …")
+        if set(node) == {"bbox"}:
+            return Val(self.envelope(node["bbox"]), "geom")
+        if "type" in node and "op" not in node:
+            try:
+                geom = _geometry(node)
+            except ValueError as e:
+                raise InvalidRequest(f"filter: invalid geometry: {e}") from None
+            return Val(f"ST_SetSRID(ST_GeomFromGeoJSON({self.bind(orjson.dumps(geom).decode())}"
+                       "::text), 4326)", "geom")
+        if "op" not in node:
+            raise InvalidRequest(f"filter: unsupported value {_show(node)}")
+        op, args = self._op(node)
+        if op in ARITHMETIC:
+            self._arity(op, args, 2)
+            a, b = (self.as_kind(self.value(x, depth + 1), "num", op) for x in args)
+            if op == "/":
+                # NOTE: x / 0 is unknown for that item instead of failing the whole search.
+                return Val(f"({a.sql} / NULLIF({b.sql}, 0))", "num")
+            return Val(f"({a.sql} {op} {b.sql})", "num")
+        if op in TEXT_FUNCTIONS:
+            self._arity(op, args, 1)
+            a = self.as_kind(self.value(args[0], depth + 1), "text", op)
+            return Val(f"{TEXT_FUNCTIONS[op]}({a.sql})", "text")
+        if op in ("%", "div", "^", "mod"):
+            raise InvalidRequest(f"filter: arithmetic `{op}` is not supported (pgstac has none "
+                                 "either); use +, -, * and /")
+        # NOTE: a condition used as a value, e.g. (a = 1) = true.
+        return Val(self.cond(node, depth), "bool")
 
-    def sql_envelope(self, bbox: Any) -> str:
+    def envelope(self, bbox: Any) -> str:
         from geopera_stac_ext.search.engine import parse_bbox
 
-        return bbox_geometry_sql(self.sql, parse_bbox(bbox, "filter bbox"))
+        if isinstance(bbox, list) and len(bbox) == 6:
+            bbox = [bbox[0], bbox[1], bbox[3], bbox[4]]
+        return bbox_geometry_sql(self, parse_bbox(bbox, "filter bbox"))
 
-    def spatial(self, op: str, args: list[Any]) -> str:
-        if len(args) != 2:
-            raise InvalidRequest(f"filter: `{op}` takes exactly two arguments")
-        if _prop_name(args[0]) is None and _prop_name(args[1]) is not None:
-            args = [args[1], args[0]]
-            op = SPATIAL_SWAP.get(op, op)
-        name = _prop_name(args[0])
-        if name is None or COLUMNS.get(name, Column("", "")).kind != "geometry":
-            raise InvalidRequest(f"filter: `{op}` applies to the `geometry` property")
-        return f"{SPATIAL[op]}(p.geometry, {self.geometry_literal(args[1])})"
+    def as_kind(self, v: Val, kind: str, op: str) -> Val:
+        """v read as `kind`: a content property takes the kind it is compared with; a string
+        literal becomes a number or timestamp when compared with one (as pgstac casts)."""
+        if v.kind == kind:
+            return v
+        if v.kind == "json" and v.j is not None:
+            if kind == "num":
+                return Val(_num_of(v.j), "num", v.j)
+            if kind == "text":
+                return Val(_text_of(v.j), "text", v.j)
+            if kind == "bool":
+                return Val(f"(CASE WHEN jsonb_typeof({v.j}) = 'boolean' THEN ({v.j})::boolean "
+                           "END)", "bool", v.j)
+            if kind == "ts":
+                return Val(f"geopera.cql2_tstz({v.j})", "ts", v.j)
+        if v.kind == "text" and isinstance(v.lit, str):
+            if kind == "num":
+                f = _numeric_string(v.lit)
+                if f is not None:
+                    return Val(self.bind(f, "::float8"), "num", lit=f)
+            if kind == "ts":
+                when = parse_instant(v.lit, f"filter `{op}`")
+                return Val(self.bind(when, "::timestamptz"), "ts", lit=when)
+        if v.kind == "ts" and kind == "text" and v.lit is not NO_VALUE:
+            iso = v.lit.isoformat().replace("+00:00", "Z")
+            return Val(self.bind(iso, "::text"), "text", lit=iso)
+        names = {"num": "a number", "text": "a string", "bool": "a boolean", "ts": "a timestamp",
+                 "geom": "a geometry", "list": "a list", "json": "a property"}
+        raise InvalidRequest(f"filter: `{op}` needs {names[kind]} here, got "
+                             f"{names.get(v.kind, v.kind)}{_lit(v)}")
 
-    def _interval(self, value: Any, name: str) -> tuple[datetime | None, datetime | None]:
-        if isinstance(value, dict) and "interval" in value:
-            iv = value["interval"]
-            if not isinstance(iv, list) or len(iv) != 2:
+    def compare(self, op: str, a: Val, b: Val) -> str:
+        if a.kind == "json" and b.kind == "json":
+            # NOTE: two properties of unknown type compare only when their JSON types agree.
+            return (f"(CASE WHEN jsonb_typeof({a.j}) = jsonb_typeof({b.j}) AND jsonb_typeof("
+                    f"{a.j}) IN ('number', 'string', 'boolean') THEN {a.j} {op} {b.j} END)")
+        kind = self._unify(a, b, op)
+        if kind in ("geom", "list") or (kind == "bool" and op not in ("=", "<>")):
+            raise InvalidRequest(f"filter: `{op}` cannot compare {kind_name(kind)} values")
+        a, b = self.as_kind(a, kind, op), self.as_kind(b, kind, op)
+        return f"({a.sql} {op} {b.sql})"
+
+    @staticmethod
+    def _unify(a: Val, b: Val, op: str) -> str:
+        if a.kind == b.kind:
+            return a.kind
+        if a.kind == "json":
+            return b.kind
+        if b.kind == "json":
+            return a.kind
+        # NOTE: a string literal beside a number or timestamp is read as one.
+        for x, y in ((a, b), (b, a)):
+            if x.kind == "text" and isinstance(x.lit, str) and y.kind in ("num", "ts"):
+                return y.kind
+        # NOTE: a timestamp literal beside a text property compares as its RFC 3339 text.
+        for x, y in ((a, b), (b, a)):
+            if x.kind == "ts" and x.lit is not NO_VALUE and y.kind == "text":
+                return "text"
+        raise InvalidRequest(f"filter: `{op}` cannot compare {kind_name(a.kind)}{_lit(a)} "
+                             f"with {kind_name(b.kind)}{_lit(b)}")
+
+    def in_(self, args: list[Any], depth: int) -> str:
+        if len(args) != 2 or not isinstance(args[1], list):
+            raise InvalidRequest("filter: `in` takes a value and a list of values")
+        v, items = self.value(args[0], depth + 1), args[1]
+        if not items:
+            return "FALSE"
+        vals = [self.value(x, depth + 1) for x in items]
+        lits = [x.lit for x in vals]
+        if all(x.kind == vals[0].kind and x.lit is not NO_VALUE for x in vals) and \
+                vals[0].kind in ("num", "text"):
+            kind = self._unify(v, vals[0], "in")
+            if kind == vals[0].kind:
+                left = self.as_kind(v, kind, "in")
+                cast = "::float8[]" if kind == "num" else "::text[]"
+                return f"({left.sql} = ANY({self.bind(lits, cast)}))"
+        return "(" + " OR ".join(self.compare("=", v, x) for x in vals) + ")"
+
+    # -------------------------------------------------------------- temporal
+    def temporal(self, op: str, args: list[Any], depth: int) -> str:
+        self._arity(op, args, 2)
+        (ll, lh), (rl, rh) = (self.period(a, depth + 1) for a in args)
+        ends = {"ll": ll, "lh": lh, "rl": rl, "rh": rh}
+        # NOTE: tokens are replaced in one pass, so an end's SQL is never rescanned.
+        return "(" + re.sub(r"\b(ll|lh|rl|rh)\b", lambda m: ends[m.group(1)], TEMPORAL[op]) + ")"
+
+    def period(self, node: Any, depth: int) -> tuple[str, str]:
+        """A temporal operand as its closed [low, high] ends: an instant is [t, t], a date its
+        whole day, an interval its two ends (`..` open), a property its instant."""
+        self._enter(depth)
+        if isinstance(node, dict) and "interval" in node:
+            node = node["interval"]
+        if isinstance(node, str) and "/" in node:
+            node = node.split("/")
+        if isinstance(node, list):
+            if len(node) != 2:
                 raise InvalidRequest("filter: an interval has exactly two ends")
-            ends = []
-            for end in iv:
-                raw = end.get("timestamp", end.get("date")) if isinstance(end, dict) else end
-                ends.append(None if raw in ("..", None) else parse_instant(raw, f"filter `{name}`"))
-            return ends[0], ends[1]
-        if isinstance(value, dict) and ("timestamp" in value or "date" in value):
-            t = parse_instant(value.get("timestamp", value.get("date")), f"filter `{name}`")
-            return t, t
-        if isinstance(value, str):
-            t = parse_instant(value, f"filter `{name}`")
-            return t, t
-        raise InvalidRequest("filter: a temporal operator needs a timestamp, date or interval")
+            lo_end, hi_end = node
+            lo = MINUS_INF if lo_end in ("..", "") else self.period(lo_end, depth + 1)[0]
+            hi = PLUS_INF if hi_end in ("..", "") else self.period(hi_end, depth + 1)[1]
+            lo_t, hi_t = _literal_end(lo_end, 0), _literal_end(hi_end, 1)
+            if lo_t is not None and hi_t is not None and lo_t > hi_t:
+                raise InvalidRequest("filter: an interval ends before it starts")
+            return lo, hi
+        if isinstance(node, dict) and set(node) == {"property"}:
+            v = self.as_kind(self.prop(node["property"]), "ts", "temporal operator")
+            return v.sql, v.sql
+        lo_t, hi_t = _literal_end(node, 0), _literal_end(node, 1)
+        if lo_t is None or hi_t is None:
+            raise InvalidRequest(f"filter: a temporal operand is a timestamp, date, interval or "
+                                 f"timestamp property, got {_show(node)}")
+        low = self.bind(lo_t, "::timestamptz")
+        return low, low if hi_t == lo_t else self.bind(hi_t, "::timestamptz")
 
-    def temporal(self, op: str, args: list[Any]) -> str:
-        if len(args) != 2:
-            raise InvalidRequest(f"filter: `{op}` takes exactly two arguments")
-        if _prop_name(args[0]) is None and _prop_name(args[1]) is not None:
-            args = [args[1], args[0]]
-        name = _prop_name(args[0])
-        col = COLUMNS.get(name or "")
-        if col is None or col.kind != "timestamp":
-            raise InvalidRequest(f"filter: `{op}` applies to a timestamp property such as "
-                                 "`datetime`")
-        if name in ("datetime", "start_datetime", "end_datetime"):
-            start, end = "p.datetime", "p.end_datetime"
-        else:
-            start = end = col.sql
-        lo, hi = self._interval(args[1], name or "")
-        lo_sql = self.sql.bind(lo or datetime.min.replace(tzinfo=timezone.utc))
-        hi_sql = self.sql.bind(hi or datetime.max.replace(tzinfo=timezone.utc))
-        if op in ("t_intersects", "anyinteracts"):
-            return f"({start} <= {hi_sql} AND {end} >= {lo_sql})"
-        if op == "t_disjoint":
-            return f"NOT ({start} <= {hi_sql} AND {end} >= {lo_sql})"
-        if op == "t_before":
-            return f"({end} < {lo_sql})"
-        if op == "t_after":
-            return f"({start} > {hi_sql})"
-        if op == "t_equals":
-            return f"({start} = {lo_sql} AND {end} = {hi_sql})"
-        if op == "t_during":
-            return f"({start} > {lo_sql} AND {end} < {hi_sql})"
-        return f"({start} < {lo_sql} AND {end} > {hi_sql})"  # t_contains
+    # -------------------------------------------------------------- arrays
+    def array(self, node: Any, depth: int) -> str:
+        """An array operand as text[] (pgstac's to_text_array: a scalar is a 1-element array)."""
+        v = self.value(node, depth + 1)
+        if v.kind == "list":
+            items = [x if isinstance(x, str) else orjson.dumps(x).decode() for x in v.lit]
+            return self.bind(items, "::text[]")
+        if v.j is not None:
+            # NOTE: a missing property is unknown (NULL), not a one-element array.
+            return (f"(CASE WHEN jsonb_typeof({v.j}) = 'array' THEN ARRAY(SELECT "
+                    f"jsonb_array_elements_text({v.j})) WHEN {v.j} IS NOT NULL "
+                    f"THEN ARRAY[{v.j} #>> '{{}}'] END)")
+        if v.kind in ("text", "num", "bool", "ts") and v.lit is not NO_VALUE:
+            x = v.lit if isinstance(v.lit, str) else orjson.dumps(v.lit).decode()
+            return self.bind([x], "::text[]")
+        if v.kind == "text":
+            return f"ARRAY[{v.sql}]"
+        raise InvalidRequest(f"filter: an array operator needs arrays, got {kind_name(v.kind)}")
+
+
+def _literal_end(node: Any, side: int) -> datetime | None:
+    """A literal temporal operand's low (side 0) or high (side 1) instant; None otherwise."""
+    if isinstance(node, dict) and "date" in node and set(node) == {"date"}:
+        raw, whole_day = node["date"], True
+    elif isinstance(node, dict) and set(node) == {"timestamp"}:
+        raw, whole_day = node["timestamp"], False
+    elif isinstance(node, str):
+        if node in ("..", ""):
+            return None
+        raw, whole_day = node, len(node.strip()) == 10
+    else:
+        return None
+    if isinstance(raw, str) and raw.strip().upper().startswith("P"):
+        raise InvalidRequest("filter: durations (P…) in intervals are not supported; give "
+                             "both ends")
+    when = parse_instant(raw, "filter temporal operand")
+    if whole_day and side == 1:
+        return when + timedelta(days=1) - timedelta(microseconds=1)
+    return when
+
+
+def kind_name(kind: str) -> str:
+    return {"num": "number", "text": "string", "bool": "boolean", "ts": "timestamp",
+            "geom": "geometry", "list": "list", "json": "property"}.get(kind, kind)
+
+
+def _lit(v: Val) -> str:
+    return f" {_show(v.lit)}" if v.lit is not NO_VALUE and not isinstance(v.lit, datetime) else ""
+
+
+def _show(node: Any) -> str:
+    try:
+        return orjson.dumps(node).decode()[:120]
+    except (TypeError, orjson.JSONEncodeError):
+        return repr(node)[:120]
 
 
 def bbox_geometry_sql(sql: SqlBuilder, bbox: list[float]) -> str:
@@ -379,15 +513,8 @@ def bbox_geometry_sql(sql: SqlBuilder, bbox: list[float]) -> str:
             f"{sql.bind(e)}::float8, {sql.bind(n)}::float8, 4326))")
 
 
-def parse_cql2_text(text: str) -> Any:
-    """CQL2 text → CQL2 JSON via the cql2 library; 400 with its parser message."""
-    from cql2 import Expr
-
-    try:
-        return Expr(text).to_json()
-    except Exception as e:  # NOTE: cql2 raises a bare Exception on parse errors.
-        msg = " ".join(str(e).split())[:300]
-        raise InvalidRequest(f"filter: malformed CQL2 text: {msg}") from None
+QUERY_OPS = ("eq", "neq", "lt", "lte", "gt", "gte", "startsWith", "endsWith", "contains", "in")
+QUERY_TO_CQL2 = {"eq": "=", "neq": "<>", "lt": "<", "lte": "<=", "gt": ">", "gte": ">="}
 
 
 def query_to_cql2(query: Any) -> list[dict[str, Any]]:
