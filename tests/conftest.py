@@ -29,8 +29,12 @@ from geopera_stac_ext.cli import run_db
 from geopera_stac_ext.db.embedded import EmbeddedCluster
 from geopera_stac_ext.db.migrate import migrate
 from geopera_stac_ext.settings import Settings, dsn_from_env
+from geopera_stac_ext.storage import buckets
 
 TEMPLATE = "geopera_template"
+TEST_BUCKETS = ("s3://bucket/", "s3://b/", "gs://bucket/", "gs://b/")
+# NOTE: 32+ bytes: the service refuses shorter signing secrets.
+TEST_SIGNING_SECRET = "test-signing-secret-0123456789abcdef"
 
 
 @pytest.fixture(autouse=True)
@@ -90,7 +94,7 @@ def db_env(pg_cluster: EmbeddedCluster) -> Iterator[dict[str, str]]:
 def settings(tmp_path: Path) -> Settings:
     storage = tmp_path / "storage"
     storage.mkdir()
-    return Settings(home=tmp_path, storage_dir=storage, signing_secret="test-signing-secret")
+    return Settings(home=tmp_path, storage_dir=storage, signing_secret=TEST_SIGNING_SECRET)
 
 
 class Clock:
@@ -176,6 +180,10 @@ def world(db) -> World:
         a2 = (await tenancy.create_project(conn, "A2", org_a))["id"]
         b1 = (await tenancy.create_project(conn, "B1", org_b))["id"]
         w = World(org_a, org_b, a1, a2, b1)
+        # NOTE: the buckets the tests' items name (item_params) are granted to both orgs.
+        for org in (org_a, org_b):
+            for url in TEST_BUCKETS:
+                await buckets.allow_bucket(conn, org, None, url)
         for role in ("viewer", "editor", "admin", "owner"):
             w.actors[role] = await make_actor(conn, f"{role}@a.example", [("project", a1, role)])
         w.actors["org_owner"] = await make_actor(conn, "boss@a.example", [("org", org_a, "owner")])

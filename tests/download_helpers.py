@@ -8,6 +8,8 @@ from typing import Any
 
 from conftest import create_item, op
 
+from geopera_stac_ext.storage.hrefs import project_area
+
 COG = "image/tiff; application=geotiff; profile=cloud-optimized"
 
 
@@ -16,7 +18,7 @@ def local_item(client, db, settings, actor, project_id: str, data: bytes | None 
     """An item whose `data` asset is a real file in the storage root: (item, asset id, bytes)."""
     data = os.urandom(5000) if data is None else data
     rel = f"scenes/{uuid.uuid4().hex}.tif"
-    path = settings.resolved_storage_dir / rel
+    path = project_area(settings.resolved_storage_dir, project_id) / rel
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(data)
     item = create_item(client, actor, project_id, assets=[

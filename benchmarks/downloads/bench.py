@@ -20,6 +20,7 @@ from geopera_stac_ext.cli import run_db  # noqa: E402
 from geopera_stac_ext.db.embedded import EmbeddedCluster  # noqa: E402
 from geopera_stac_ext.demo import run_op  # noqa: E402
 from geopera_stac_ext.settings import Settings  # noqa: E402
+from geopera_stac_ext.storage.hrefs import project_area  # noqa: E402
 
 
 async def closed_loop(base: str, key: str, op_id: str, bodies: list[dict], concurrency: int,
@@ -70,8 +71,9 @@ def main() -> None:
             pairs = []
             for i in range(a.items):
                 rel = f"bench/scene-{i}.tif"
-                (storage / rel).parent.mkdir(parents=True, exist_ok=True)
-                (storage / rel).write_bytes(os.urandom(4096))
+                path = project_area(storage, project) / rel
+                path.parent.mkdir(parents=True, exist_ok=True)
+                path.write_bytes(os.urandom(4096))
                 item = (await run_op(conn, settings, principal, "items.create",
                                      project_id=project, name=f"Scene {i}", bbox=[
                                          149.0, -35.4, 149.1, -35.3],

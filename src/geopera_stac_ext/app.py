@@ -33,7 +33,9 @@ from geopera_stac_ext.errors import GeoperaError
 from geopera_stac_ext.extension import OperationsExtension
 from geopera_stac_ext.problems import RequestContextMiddleware, install_handlers, problem_response
 from geopera_stac_ext.settings import Settings, external_pg_env
+from geopera_stac_ext.logredact import install_redaction
 from geopera_stac_ext.storage.routes import DownloadsExtension
+from geopera_stac_ext.storage.signing import check_signing_secret
 
 log = logging.getLogger(__name__)
 
@@ -89,6 +91,8 @@ def create_app(settings: Settings | None = None, *, pg_env: dict[str, str] | Non
                clock: Callable[[], datetime] | None = None) -> FastAPI:
     """Build the app. Database: pg_env, else DATABASE_URL/PG*, else the embedded cluster."""
     settings = settings or Settings()
+    check_signing_secret(settings, demo=settings.demo)
+    install_redaction()
     stac_settings = StacSettings(
         enable_transactions_extensions=False,
         stac_fastapi_title="geopera-stac",

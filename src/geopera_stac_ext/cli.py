@@ -110,6 +110,11 @@ def check_port(host: str, port: int) -> None:
 
 
 def _serve(args: argparse.Namespace, settings: Settings, uvicorn: Any) -> int:
+    from geopera_stac_ext.storage.signing import check_signing_secret
+
+    settings.demo = bool(args.demo)
+    # NOTE: before the database starts: a bad secret is one line and exit 2, nothing else.
+    check_signing_secret(settings, demo=settings.demo)
     check_port(args.host, args.port)
     with database(settings) as env:
         ensure_migrated(env)
@@ -221,7 +226,7 @@ def _load_plugins() -> None:
     import importlib
 
     for mod in ("geopera_stac_ext.lifecycle.cli", "geopera_stac_ext.loader",
-                "geopera_stac_ext.admin.commands"):
+                "geopera_stac_ext.admin.commands", "geopera_stac_ext.storage.admin_cli"):
         try:
             importlib.import_module(mod)
         except ImportError as e:
@@ -235,6 +240,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=args.log_level.upper(), stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    from geopera_stac_ext.logredact import install_redaction
+
+    install_redaction()
     try:
         return args.func(args, Settings())
     except Exception as e:  # noqa: BLE001 - every failure leaves as one line and exit code 2

@@ -12,6 +12,7 @@ from geopera_stac_ext.auth.keys import hash_key
 from geopera_stac_ext.demo_imagery import demo_assets, demo_properties
 from geopera_stac_ext.ops.context import OpContext
 from geopera_stac_ext.ops.registry import load_all
+from geopera_stac_ext.storage.hrefs import project_area
 
 DEMO_EMAIL = "demo@geopera.local"
 DEMO_KEY_FILE = "demo-key"
@@ -94,7 +95,8 @@ async def _seed(conn: Any, settings: Any) -> tuple[str, str, str | None]:
     collection = await run_op(conn, settings, principal, "collections.create",
                               project_id=project_id, name="Demo survey", color="#2e7d32",
                               show_on_map=True, layer_order=10)
-    storage = settings.resolved_storage_dir / "demo"
+    # NOTE: local files live in the project's storage area; hrefs are relative to it.
+    storage = project_area(settings.resolved_storage_dir, project_id) / "demo"
     for i, (name, lon, lat, when, cloud, gsd) in enumerate(DEMO_ITEMS):
         await run_op(
             conn, settings, principal, "items.create", project_id=project_id,

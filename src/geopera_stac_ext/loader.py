@@ -32,7 +32,9 @@ from geopera_stac_ext.models.common import _bbox, _datetime, _geometry, bbox_of,
 from geopera_stac_ext.partitions import LOCK_SQL, PARTITION_LOCK
 from geopera_stac_ext.records import MAPPED_PROPERTIES, STAC_TO_RECORD, stac_content
 from geopera_stac_ext.settings import Settings, dsn_from_env
-from geopera_stac_ext.storage.hrefs import check_href
+from geopera_stac_ext.storage.buckets import GRANTS_SQL, check_grants
+from geopera_stac_ext.storage.hrefs import CONTROL, check_href
+from geopera_stac_ext.storage.media import valid_media_type
 from geopera_stac_ext.tenancy import stac_collection
 
 if TYPE_CHECKING:
@@ -225,7 +227,8 @@ def fast_check(d: dict[str, Any]) -> Checked | None:
             roles, title = a.get("roles", []), a.get("title")
             if (type(key) is not str or not 1 <= len(key) <= 200 or not ASSET_KEY.fullmatch(key)
                     or type(href) is not str or not 1 <= len(href) <= 2048
-                    or (media is not None and (type(media) is not str or len(media) > 255))
+                    or (media is not None and (type(media) is not str
+                                               or not valid_media_type(media)))
                     or (size is not None and (type(size) is not int or size < 0))
                     or type(roles) is not list or len(roles) > 20
                     or any(type(r) is not str for r in roles)
@@ -454,6 +457,8 @@ class BulkLoader:
             raise NotFound(f"project {project_id} not found")
         self.project_id, self.org_id, self.inbox, self.plan = str(row[0]), row[1], row[2], row[3]
         self.org = str(self.org_id) if self.org_id else NULL
+        self.bucket_grants = [tuple(r) for r in conn.execute(
+            GRANTS_SQL.replace("$1", "%(p)s"), {"p": uuid.UUID(self.project_id)})]
         # Live collections of the project, addressable by id or by name (oldest wins).
         self.by_ref: dict[str, str] = {}
         for cid, name in conn.execute(
@@ -530,10 +535,12 @@ class BulkLoader:
         p = check_params(feature_to_params(feature, self.project_id))
         for a in p.assets:
             href = a[1]
-            # NOTE: fast path for object-store URLs (what check_href accepts without I/O).
+            # NOTE: fast path for http(s) URLs (what check_href accepts without I/O); object
+            # store URLs are checked against the account's bucket grants, loaded once.
             if not (href.startswith(REMOTE_PREFIXES) and href.split("://", 1)[1][:1]
-                    not in ("", "/")):
-                check_href(self.settings.resolved_storage_dir, href)
+                    not in ("", "/") and "\\" not in href and not CONTROL.search(href)):
+                check_href(self.settings.resolved_storage_dir, self.project_id, href)
+            check_grants(self.bucket_grants, href, f"assets.{a[0]}.href")
         ref = feature.get("collection")
         if ref is not None and (not isinstance(ref, str) or not 1 <= len(ref.strip()) <= 500):
             raise InvalidRequest("collection must be a collection name or id (1–500 characters)")

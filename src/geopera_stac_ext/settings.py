@@ -23,6 +23,8 @@ class Settings(BaseSettings):
     # NOTE: signs download URLs; when unset a random per-home secret is generated and kept
     # in $GEOPERA_HOME/signing-key (0600) so URLs survive restarts.
     signing_secret: SecretStr | None = None
+    # NOTE: set by `serve --demo`: only then may a configured signing secret be short.
+    demo: bool = False
     storage_dir: Path | None = None
     max_body_bytes: int = 1_048_576
     db_pool_max: int = 10
@@ -49,6 +51,8 @@ class Settings(BaseSettings):
     public_url: str | None = None
     s3_endpoint_url: str | None = None  # e.g. a MinIO/moto server; credentials: AWS_* / boto3
     s3_region: str = "us-east-1"
+    # NOTE: the XML API endpoint for HEAD/signed URLs; unset = https://storage.googleapis.com.
+    gcs_endpoint_url: str | None = None
     gcs_credentials_file: Path | None = None  # service-account JSON; else GOOGLE_APPLICATION_CREDENTIALS
     # NOTE: browser origins allowed to call the API: `*` (default: the key travels in an
     # Authorization header, never a cookie, so no ambient credentials are exposed), a comma

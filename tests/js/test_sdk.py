@@ -19,6 +19,7 @@ from geopera_stac_ext import tenancy
 from geopera_stac_ext.app import create_app
 from geopera_stac_ext.lifecycle.job import run_lifecycle
 from geopera_stac_ext.settings import Settings
+from geopera_stac_ext.storage.hrefs import project_area
 
 JS = Path(__file__).resolve().parents[2] / "clients" / "js"
 NODE = shutil.which("node") or "/usr/bin/node"
@@ -70,11 +71,11 @@ def sdk_server(settings: Settings, db_env: dict[str, str], page_port: int):
         yield url, live
 
 
-def _file_asset(settings: Settings, key: str, data: bytes) -> dict[str, Any]:
-    """A real file in the storage root (a little-endian TIFF header, then `data`)."""
+def _file_asset(settings: Settings, key: str, data: bytes, project_id: str) -> dict[str, Any]:
+    """A real file in the project's storage area (a little-endian TIFF header, then `data`)."""
     data = data if data.startswith(TIFF) else TIFF + data
     rel = f"sdk/{hashlib.sha256(data).hexdigest()[:16]}-{key}.tif"
-    path = settings.resolved_storage_dir / rel
+    path = project_area(settings.resolved_storage_dir, project_id) / rel
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(data)
     return {"key": key, "href": rel, "media_type": COG, "file_size_bytes": len(data),
@@ -92,7 +93,7 @@ def _item(c: Geopera, project_id: str, name: str, assets: list[dict[str, Any]],
 def _seed_gone(boss: Geopera, world, db, settings: Settings) -> dict[str, Any]:
     """410: an item the retention machinery expired. NOTE: seeded before anything else, so
     the lifecycle runs (warning, then retention + 1 day ahead) expire nothing but it."""
-    gone = _item(boss, world.project_a2, "Expired scene", [_file_asset(settings, "data", b"x")])
+    gone = _item(boss, world.project_a2, "Expired scene", [_file_asset(settings, "data", b"x", world.project_a2)])
     later = datetime.now(timezone.utc) + timedelta(days=settings.free_retention_days + 1)
     db(lambda conn: run_lifecycle(conn, settings, later - timedelta(days=8)))
     db(lambda conn: run_lifecycle(conn, settings, later))
@@ -103,7 +104,8 @@ def _seed_gone(boss: Geopera, world, db, settings: Settings) -> dict[str, Any]:
 def _seed_samples(editor: Geopera, world, settings: Settings) -> dict[str, Any]:
     """The guide samples' project: three items (newest last) and the collection '3a9b...'."""
     names = ("Field 12 — 2026-05-18", "Field 13 — 2026-05-18", "Lake run — 2026-05-20")
-    items = [_item(editor, world.project_a1, n, [_file_asset(settings, "data", n.encode())],
+    items = [_item(editor, world.project_a1, n,
+                   [_file_asset(settings, "data", n.encode(), world.project_a1)],
                    datetime=f"2026-05-{18 + i}T01:20:00Z") for i, n in enumerate(names)]
     survey = editor.op("collections.create", project_id=world.project_a1, name="Survey 3a9b")
     return {"item_id": items[0]["id"], "asset_id": items[0]["assets"]["data"],
@@ -124,8 +126,8 @@ def _seed_downloads(boss: Geopera, world, settings: Settings) -> dict[str, Any]:
     blob = TIFF + os.urandom(300_000)
     keys = ("file", "stream", "retry", "bounded", "abort", "ratelimit", "browser")
     item = _item(boss, world.project_a2, "Download scene",
-                 [_file_asset(settings, "data", b"d")] + [_file_asset(settings, k, blob)
-                                                          for k in keys])
+                 [_file_asset(settings, "data", b"d", world.project_a2)]
+                 + [_file_asset(settings, k, blob, world.project_a2) for k in keys])
     return {"item_id": item["id"], "assets": {k: item["assets"][k] for k in keys},
             "sha256": hashlib.sha256(blob).hexdigest(), "size": len(blob)}
 
@@ -144,7 +146,7 @@ def seed(url: str, world, db, settings: Settings) -> dict[str, Any]:
         out["download"] = _seed_downloads(boss, world, settings)
         # 402: org B's subscription is past due.
         unpaid = _item(outsider, world.project_b1, "Unpaid scene",
-                       [_file_asset(settings, "data", b"p")])
+                       [_file_asset(settings, "data", b"p", world.project_b1)])
         db(lambda conn: tenancy.set_subscription(conn, world.org_b, "past_due"))
         out["past_due"] = {"item_id": unpaid["id"], "asset_id": unpaid["assets"]["data"]}
     return out

@@ -10,6 +10,7 @@ import asyncpg
 from conftest import create_item, ok, op, problem
 
 from geopera_stac_ext import tenancy
+from geopera_stac_ext.storage import buckets
 from geopera_stac_ext.lifecycle.job import JOB_LOCK_KEY, run_lifecycle
 from geopera_stac_ext.settings import dsn_from_env
 
@@ -126,6 +127,7 @@ def test_runs_in_batches_until_nothing_is_due(client, db, settings, clock, world
 def test_item_without_organization_follows_the_free_plan(client, db, settings, clock, world):
     async def orgless(conn: Any) -> str:
         project = await tenancy.create_project(conn, "Solo")
+        await buckets.allow_bucket(conn, None, project["id"], "s3://bucket/")
         await tenancy.grant(conn, world["editor"].user_id, "editor", project_id=project["id"])
         return project["id"]
 

@@ -19,6 +19,7 @@ from conftest import (
     problem,
 )
 from geopera_stac_ext import tenancy
+from geopera_stac_ext.storage import buckets
 
 READ_OPS = ("collections.list", "collections.get", "items.get", "items.list")
 WRITE_OPS = ("collections.create", "items.create")
@@ -224,6 +225,7 @@ def test_strongest_of_project_and_org_role_counts(client, world, db):
 def test_project_without_organization_uses_project_grants_only(client, world, db):
     async def setup(conn):
         project = await tenancy.create_project(conn, "Solo")
+        await buckets.allow_bucket(conn, None, project["id"], "s3://bucket/")
         actor = await make_actor(conn, "solo@x.example", [("project", project["id"], "editor")])
         return project["id"], actor
 

@@ -24,7 +24,8 @@ from test_embedded import free_port
 
 REPO = Path(__file__).resolve().parents[2]
 ENTRYPOINT = REPO / "docker" / "entrypoint.sh"
-SECRET = "s" * 40
+# NOTE: 32+ bytes and not a placeholder or a repeated character: the service refuses those.
+SECRET = "Vq3rX8kLp2Zt7WmN4sYc9HbD6fJg1QaEuR5oTi0"
 
 
 def _env(db_env=None, **extra: str) -> dict[str, str]:

@@ -15,6 +15,7 @@ from download_helpers import COG, download, local_item  # noqa: F401
 
 from geopera_stac_ext import tenancy
 from geopera_stac_ext.lifecycle.job import run_lifecycle
+from geopera_stac_ext.storage.hrefs import project_area
 
 
 def ledger(db) -> list[Any]:
@@ -325,7 +326,7 @@ def test_download_of_deleted_or_missing_file_is_404(client, db, settings, grante
     path, _ = granted
     item, asset_id, _ = scene
     href = db(lambda c: c.fetchval("SELECT href FROM geopera.assets WHERE id = $1", asset_id))
-    (settings.resolved_storage_dir / href).unlink()
+    (project_area(settings.resolved_storage_dir, item["project_id"]) / href).unlink()
     assert "missing" in problem(client.get(path), 404)["detail"]
     db(lambda c: c.execute("UPDATE geopera.assets SET deleted_at = now() WHERE id = $1",
                            asset_id))
@@ -335,11 +336,11 @@ def test_download_of_deleted_or_missing_file_is_404(client, db, settings, grante
 def test_symlink_escaping_storage_root_is_refused_at_serve_time(
         client, db, settings, granted, scene, tmp_path):
     path, _ = granted
-    _, asset_id, _ = scene
+    item, asset_id, _ = scene
     secret = tmp_path / "secret.txt"
     secret.write_text("server secret")
     href = db(lambda c: c.fetchval("SELECT href FROM geopera.assets WHERE id = $1", asset_id))
-    target = settings.resolved_storage_dir / href
+    target = project_area(settings.resolved_storage_dir, item["project_id"]) / href
     target.unlink()
     target.symlink_to(secret)
     r = client.get(path)

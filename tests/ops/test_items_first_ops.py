@@ -8,6 +8,8 @@ from datetime import timedelta
 
 from conftest import create_collection, create_item, item_params, ok, op, problem, square
 
+from geopera_stac_ext.storage.hrefs import project_area
+
 
 # ------------------------------------------------------------------ items.create / items.get
 
@@ -105,7 +107,9 @@ def test_item_href_outside_storage_root_is_400(client, world, settings, tmp_path
     outside = tmp_path / "elsewhere"
     outside.mkdir()
     (outside / "x.tif").write_bytes(b"x")
-    os.symlink(outside / "x.tif", settings.resolved_storage_dir / "link.tif")
+    area = project_area(settings.resolved_storage_dir, world.project_a1)
+    area.mkdir(parents=True)
+    os.symlink(outside / "x.tif", area / "link.tif")
     for href in ("/etc/passwd", "file:///etc/passwd", "../elsewhere/x.tif",
                  f"file://{outside}/x.tif", "sub/../../elsewhere/x.tif", "link.tif",
                  "ftp://host/x.tif", "s3:///no-bucket.tif"):
@@ -118,8 +122,8 @@ def test_item_href_outside_storage_root_is_400(client, world, settings, tmp_path
 
 
 def test_item_href_inside_storage_root_is_accepted(client, world, settings):
-    root = settings.resolved_storage_dir
-    (root / "deliveries").mkdir()
+    root = project_area(settings.resolved_storage_dir, world.project_a1)
+    (root / "deliveries").mkdir(parents=True)
     (root / "deliveries" / "scene.tif").write_bytes(b"tiff")
     for href in (f"file://{root}/deliveries/scene.tif", "deliveries/scene.tif",
                  f"{root}/deliveries/scene.tif", "https://example.com/scene.tif",

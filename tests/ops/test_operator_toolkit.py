@@ -15,6 +15,7 @@ import pytest
 from conftest import create_collection, ok, op, problem
 from download_helpers import download, local_item
 from geopera_stac_ext.settings import dsn_from_env
+from geopera_stac_ext.storage.hrefs import project_area
 
 CLI = str(Path(sys.executable).parent / "geopera-stac")
 
@@ -156,7 +157,7 @@ def test_restore_item_refuses_when_the_file_is_gone(http, cli, db, settings, wor
     href = db(lambda c: c.fetchval("SELECT href FROM geopera.assets WHERE item_id = $1",
                                    item["id"]))
     ok(op(http, "items.delete", owner, item_id=item["id"]))
-    (settings.resolved_storage_dir / href).unlink()
+    (project_area(settings.resolved_storage_dir, world.project_a1) / href).unlink()
     err = cli("restore-item", "--item", item["id"], expect=2)
     assert "gone" in err and "data" in err
     assert ledger_net(db, item["id"]) == 0
@@ -197,7 +198,7 @@ def test_restore_of_a_retention_deleted_item_returns_it_expired_with_a_grace_per
 def test_restore_asset_needs_a_live_item_and_credits_its_bytes(http, cli, db, settings, world):
     owner = world["owner"]
     item, _, data = local_item(http, db, settings, owner, world.project_a1)
-    extra = settings.resolved_storage_dir / "scenes" / "extra.xml"
+    extra = project_area(settings.resolved_storage_dir, world.project_a1) / "scenes" / "extra.xml"
     extra.write_bytes(b"<x/>" * 100)
     db(lambda c: c.execute(
         "INSERT INTO geopera.assets (id, item_id, key, href, file_size_bytes)"

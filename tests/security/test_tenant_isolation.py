@@ -10,6 +10,7 @@ import pytest
 
 from conftest import create_collection, create_item, item_params, ok, op, problem
 from geopera_stac_ext.ops import registry
+from geopera_stac_ext.storage import buckets
 
 ITEM_NAME = "Alpha Secret Scene"
 ITEM_DESC = "alpha-confidential-description"
@@ -18,9 +19,10 @@ HREF = "s3://org-a-private-bucket/alpha-secret.tif"
 
 
 @pytest.fixture
-def a_data(client, world) -> dict[str, Any]:
+def a_data(client, world, db) -> dict[str, Any]:
     """Org A's secrets: a collection, an item in it with one asset, and an uncollected item."""
     owner = world["owner"]
+    db(lambda c: buckets.allow_bucket(c, world.org_a, None, "s3://org-a-private-bucket/"))
     col = create_collection(client, owner, world.project_a1, name=COL_NAME)
     assets = [{"key": "data", "href": HREF, "media_type": "image/tiff", "file_size_bytes": 10,
                "roles": ["data"]}]

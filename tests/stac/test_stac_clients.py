@@ -72,7 +72,7 @@ def test_pystac_client_lists_searches_and_pages_beyond_1000(db, world, live_serv
     assert [len(p["features"]) for p in pages] == [1000, 205]
     nxt = next(link for link in pages[0]["links"] if link["rel"] == "next")
     assert set(nxt["body"]) == {"collections", "limit", "token"}
-    assert nxt["body"]["token"] == "offset:1000"
+    assert nxt["body"]["token"].startswith("k1.")  # a signed keyset token (search/paging.py)
 
 
 def test_stac_api_validator_reports_no_errors(db, world, live_server):

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import base64
+import json
+from urllib.parse import parse_qs, urlsplit
+
 from conftest import create_collection, create_item, ok, problem
 
 
@@ -41,20 +45,68 @@ def test_stac_items_search_and_get_item_respect_guard(client, world):
     assert fc["numberMatched"] == 2
 
 
-def test_stac_paging_token_is_an_offset_and_reveals_nothing(client, world):
+def _next(fc: dict) -> dict | None:
+    return next((link for link in fc["links"] if link["rel"] == "next"), None)
+
+
+def _pages(client, h, params: dict) -> list[list[str]]:
+    """Every page of a GET /search, following `next` links."""
+    pages, fc = [], ok(client.get("/search", params=params, headers=h))
+    while True:
+        pages.append([f["id"] for f in fc["features"]])
+        link = _next(fc)
+        if link is None:
+            return pages
+        fc = ok(client.get(link["href"], headers=h))
+
+
+def test_stac_paging_tokens_resume_after_the_last_key_in_the_same_order(client, world):
+    for n in range(7):
+        create_item(client, world["editor"], world.project_a1, name=f"p{n}",
+                    datetime=f"2024-01-0{1 + n % 3}T00:00:00Z", cloud_cover=float(n % 2))
+    h = world["viewer"].headers
+    for sortby in (None, "-datetime", "+datetime,-id", "eo:cloud_cover", "-created"):
+        params = {"limit": 3, **({"sortby": sortby} if sortby else {})}
+        whole = ok(client.get("/search", params={**params, "limit": 100}, headers=h))
+        pages = _pages(client, h, params)
+        assert [len(p) for p in pages] == [3, 3, 1], sortby
+        assert sum(pages, []) == [f["id"] for f in whole["features"]], sortby
+    # POST paging carries the token in the body of the next link
+    fc = ok(client.post("/search", json={"limit": 4}, headers=h))
+    link = _next(fc)
+    assert link["method"] == "POST" and link["body"]["token"].startswith("k1.")
+    rest = ok(client.post("/search", json=link["body"], headers=h))
+    assert rest["numberMatched"] == 7 and rest["numberReturned"] == 3
+
+
+def test_stac_paging_token_is_signed_and_bound_to_caller_and_search(client, world):
     for n in range(3):
         create_item(client, world["editor"], world.project_a1, name=f"p{n}")
     foreign = create_item(client, world["outsider"], world.project_b1, name="foreign")
     h = world["viewer"].headers
     first = ok(client.get("/search", params={"limit": 2}, headers=h))
-    nxt = next(link for link in first["links"] if link["rel"] == "next")
-    assert "token=offset%3A2" in nxt["href"] and "conf" not in nxt["href"]
+    nxt = _next(first)
+    assert "token=k1." in nxt["href"] and "conf" not in nxt["href"]
     second = ok(client.get(nxt["href"], headers=h))
     assert len(second["features"]) == 1 and second["numberMatched"] == 3
-    assert not any(link["rel"] == "next" for link in second["links"])
-    # a pgstac-style token naming another tenant's item and pure garbage get the same answer
-    for token in (f"next:{world.project_b1}:{foreign['id']}", "next:nonsense"):
-        body = problem(client.get("/search", params={"token": token}, headers=h), 400)
+    assert _next(second) is None
+    token = parse_qs(urlsplit(nxt["href"]).query)["token"][0]
+    version, payload, mac = token.split(".")
+    body = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+    # tampering with the position or the key, or dropping the signature, is refused
+    for forged in ({**body, "o": 0}, {**body, "k": ["2999-01-01T00:00:00+00:00", foreign["id"]]}):
+        raw = base64.urlsafe_b64encode(json.dumps(forged).encode()).rstrip(b"=").decode()
+        problem(client.get("/search", params={"token": f"{version}.{raw}.{mac}"}, headers=h), 400)
+    problem(client.get("/search", params={"token": f"{version}.{payload}."}, headers=h), 400)
+    # another tenant's principal, or the same token with another search, is refused
+    body = problem(client.get("/search", params={"limit": 2, "token": token},
+                              headers=world["outsider"].headers), 400)
+    assert "paging token" in body["detail"]
+    problem(client.get("/search", params={"limit": 2, "token": token,
+                                          "filter": "eo:cloud_cover < 5"}, headers=h), 400)
+    # pgstac-style tokens naming another tenant's item, old offset tokens and garbage alike
+    for bad in (f"next:{world.project_b1}:{foreign['id']}", "next:nonsense", "offset:2"):
+        body = problem(client.get("/search", params={"token": bad}, headers=h), 400)
         assert "not a paging token" in body["detail"]
 
 
@@ -103,3 +155,16 @@ def test_stac_get_item_is_the_search_feature_and_only_under_its_collection(clien
                  f"/collections/not-a-uuid/items/{item['id']}"):
         problem(client.get(path, headers=h), 404)
     problem(client.get(f"/collections/{a['id']}/items/{item['id']}"), 401)
+
+
+def test_filters_mixing_platform_and_stac_fields_count_exactly(client, world):
+    for n in range(4):
+        create_item(client, world["editor"], world.project_a1, name=f"m{n}",
+                    cloud_cover=float(n * 10), type="dem" if n == 3 else "image")
+    h = world["viewer"].headers
+    for text, want in (("geopera:type = 'dem' OR eo:cloud_cover < 15", 3),
+                       ("geopera:type = 'image' AND eo:cloud_cover >= 10", 2),
+                       ("geopera:type = 'image'", 3)):
+        fc = ok(client.get("/search", params={"filter": text, "filter-lang": "cql2-text",
+                                              "limit": 1}, headers=h))
+        assert fc["numberMatched"] == want, text

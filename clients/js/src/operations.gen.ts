@@ -457,7 +457,7 @@ export interface Operations {
   /**
    * Issue a signed download URL for an asset.
    * Side effect `share_export`; scope `items:read`; answers `application/json`.
-   * Documented errors: forbidden, gone, not_found, payment_required, rate_limited.
+   * Documented errors: forbidden, gone, invalid_request, not_found, payment_required, rate_limited.
    */
   "items.asset.download": { params: DownloadParams; result: DownloadResult };
   /**

@@ -8,7 +8,7 @@ from typing import Any
 from geopera_stac_ext.errors import Conflict, Gone, InvalidRequest, NotFound
 from geopera_stac_ext.partitions import guard_partition
 from geopera_stac_ext.records import dumps
-from geopera_stac_ext.storage.hrefs import local_path
+from geopera_stac_ext.storage.hrefs import AREA_SQL, local_path
 from geopera_stac_ext.tenancy import _uuid, stac_collection
 
 ADMIN_REQUEST_ID = "admin-cli"
@@ -27,9 +27,9 @@ def missing_files(storage_dir: Any, assets: list[Any]) -> list[str]:
     gone = []
     for a in assets:
         try:
-            path = local_path(storage_dir, a["href"])
+            path = local_path(storage_dir, a["area"], a["href"])
         except InvalidRequest:
-            gone.append(a["key"])  # now outside the storage root: not servable
+            gone.append(a["key"])  # now outside its project's storage area: not servable
             continue
         if path is not None and not path.is_file():
             gone.append(a["key"])
@@ -106,7 +106,7 @@ async def restore_item(conn: Any, settings: Any, item_id: str,
         # NOTE: only the assets that went with the item (same deletion instant); an asset
         # deleted on its own earlier stays deleted (restore it with restore-asset).
         assets = await conn.fetch(
-            "SELECT id, key, href FROM geopera.assets WHERE item_id = $1 AND deleted_at = $2",
+            f"SELECT a.id, a.key, a.href, {AREA_SQL} WHERE a.item_id = $1 AND a.deleted_at = $2",
             iid, row["deleted_at"])
         if gone := missing_files(settings.resolved_storage_dir, assets):
             raise Gone(f"item {item_id} cannot be restored: the files of asset(s) "
@@ -145,7 +145,7 @@ async def restore_asset(conn: Any, settings: Any, asset_id: str) -> dict[str, An
         if item["deleted_at"] is not None:
             raise Conflict(f"asset {asset_id} belongs to deleted item {item['id']}; "
                            "restore the item (restore-item) instead")
-        asset = await conn.fetchrow("SELECT * FROM geopera.assets WHERE id = $1", aid)
+        asset = await conn.fetchrow(f"SELECT a.*, {AREA_SQL} WHERE a.id = $1", aid)
         if asset["deleted_at"] is None:
             raise Conflict(f"asset {asset_id} is not deleted")
         if await conn.fetchval("SELECT 1 FROM geopera.assets WHERE item_id = $1 AND key = $2"

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from geopera_stac_ext.errors import SetupError
+from geopera_stac_ext.secretfile import write_private
 
 log = logging.getLogger(__name__)
 
@@ -131,15 +132,13 @@ class EmbeddedCluster:
         self.home.mkdir(parents=True, exist_ok=True)
         self.datadir.mkdir(parents=True, exist_ok=True)
         password = secrets.token_urlsafe(24)
-        self.password_file.write_text(password)
-        os.chmod(self.password_file, 0o600)
+        write_private(self.password_file, password)
         pwfile = self.datadir.parent / f".{self.datadir.name}.pw"
-        pwfile.write_text(password)
+        write_private(pwfile, password)
         if _as_root():
             pg = pwd.getpwnam("postgres")
             os.chown(self.datadir, pg.pw_uid, pg.pw_gid)
             os.chown(pwfile, pg.pw_uid, pg.pw_gid)
-        os.chmod(pwfile, 0o600)
         try:
             res = _run_pg([
                 str(self.bindir / "initdb"), "-D", str(self.datadir), "-U", "postgres",

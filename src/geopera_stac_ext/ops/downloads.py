@@ -9,13 +9,21 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from geopera_stac_ext.errors import Forbidden, Gone, NotFound, PaymentRequired, RateLimited
+from geopera_stac_ext.errors import (
+    Forbidden,
+    Gone,
+    InvalidRequest,
+    NotFound,
+    PaymentRequired,
+    RateLimited,
+)
 from geopera_stac_ext.models.common import Record, Uuid
 from geopera_stac_ext.ops.context import OpContext
 from geopera_stac_ext.ops.items import visible_item
 from geopera_stac_ext.ops.registry import Params, op
-from geopera_stac_ext.storage.hrefs import local_path
-from geopera_stac_ext.storage.signing import TTL_SECONDS, signed_url
+from geopera_stac_ext.storage.buckets import require_allowed
+from geopera_stac_ext.storage.hrefs import AREA_SQL, local_path, object_parts
+from geopera_stac_ext.storage.signing import TTL_SECONDS, object_size, signed_url
 
 # NOTE: first key of the two-int advisory lock that serialises one account's grants
 # (the second key is hashtext(account id)); distinct from the lifecycle job's lock.
@@ -162,9 +170,9 @@ async def check_access(ctx: OpContext, item_id: str, asset_id: str) -> AssetAcce
     # NOTE: a retention deletion soft-deletes the item's assets at the item's deleted_at; they
     # still "belong" to it so the caller gets the 410 naming the state, not a 404.
     asset = await ctx.conn.fetchrow(
-        "SELECT id, href, media_type, file_size_bytes FROM geopera.assets"
-        " WHERE id = $1 AND item_id = $2"
-        " AND (deleted_at IS NULL OR deleted_at = $3::timestamptz)",
+        f"SELECT a.id, a.href, a.media_type, a.file_size_bytes, {AREA_SQL}"
+        " WHERE a.id = $1 AND a.item_id = $2"
+        " AND (a.deleted_at IS NULL OR a.deleted_at = $3::timestamptz)",
         asset_id, item_id, item["deleted_at"])
     if asset is None:
         raise NotFound(f"asset {asset_id} is not an asset of item {item_id}")
@@ -182,14 +190,29 @@ async def check_access(ctx: OpContext, item_id: str, asset_id: str) -> AssetAcce
     if status == "past_due":
         raise PaymentRequired("the organization's subscription is past due; downloads resume "
                               "once billing is settled")
-    size = asset["file_size_bytes"]
-    path = local_path(ctx.settings.resolved_storage_dir, asset["href"])
+    size, path = await _real_size(ctx, item, asset)
+    return AssetAccess(item, asset, plan, str(item["org_id"] or item["project_id"]), size, path)
+
+
+async def _real_size(ctx: OpContext, item: Any, asset: Any) -> tuple[int | None, Path | None]:
+    """(bytes a grant will serve, local file): stat for local files (confined to the asset's
+    project area), a HEAD against the store for s3:// and gs:// objects in a granted bucket
+    (never the client-declared size), the declared size for public http(s) hrefs."""
+    href = asset["href"]
+    try:
+        path = local_path(ctx.settings.resolved_storage_dir, asset["area"], href)
+    except InvalidRequest:
+        raise Forbidden(f"the file of asset {asset['id']} is outside its project's storage "
+                        "area") from None
     if path is not None:
         try:
-            size = path.stat().st_size
+            return path.stat().st_size, path
         except OSError:
-            raise NotFound(f"the file of asset {asset_id} is missing from storage") from None
-    return AssetAccess(item, asset, plan, str(item["org_id"] or item["project_id"]), size, path)
+            raise NotFound(f"the file of asset {asset['id']} is missing from storage") from None
+    if object_parts(href) is None:
+        return asset["file_size_bytes"], None
+    await require_allowed(ctx.conn, item["project_id"], [("href", href)])
+    return await object_size(ctx.settings, href, ctx.now()), None
 
 
 async def record_grant(ctx: OpContext, access: AssetAccess, nbytes: int, *,
@@ -242,7 +265,7 @@ def public_base(ctx: OpContext) -> str:
 @op("items.asset.download", params=DownloadParams, result=DownloadResult,
     side_effect="share_export", scope="items:read",
     purpose="Issue a signed download URL for an asset.",
-    errors=(Forbidden, NotFound, Gone, PaymentRequired, RateLimited))
+    errors=(InvalidRequest, Forbidden, NotFound, Gone, PaymentRequired, RateLimited))
 async def items_asset_download(ctx: OpContext, p: DownloadParams) -> dict[str, Any]:
     access = await check_access(ctx, p.item_id, p.asset_id)
     await check_limits(ctx, account_id=access.account_id, asset_id=p.asset_id, plan=access.plan)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from pydantic import Field, StrictBool, model_validator
+from pydantic import Field, StrictBool, field_validator, model_validator
 
 from geopera_stac_ext.auth import guard
 from geopera_stac_ext.errors import Forbidden, Gone, InvalidRequest, NotFound
@@ -35,8 +35,11 @@ from geopera_stac_ext.records import (
     item_record,
     stac_content,
 )
+from geopera_stac_ext.search.counts import count_live
 from geopera_stac_ext.stac_feature import GEOJSON, stac_feature
+from geopera_stac_ext.storage.buckets import require_allowed
 from geopera_stac_ext.storage.hrefs import check_href
+from geopera_stac_ext.storage.media import check_media_type
 
 PRIMARY_KEY = "data"
 
@@ -48,6 +51,11 @@ class AssetIn(Params):
     file_size_bytes: int | None = Field(default=None, ge=0)
     roles: list[str] = Field(default_factory=list, max_length=20)
     title: str | None = Field(default=None, max_length=500)
+
+    @field_validator("media_type")
+    @classmethod
+    def _media_type(cls, v: str | None) -> str | None:
+        return check_media_type(v)
 
 
 class ItemsCreateParams(Params):
@@ -174,15 +182,27 @@ async def target_collection(conn: Any, project_id: str, collection_id: str | Non
     return str(collection_id)
 
 
+def check_asset_href(storage_dir: Any, project_id: Any, href: str, field: str) -> None:
+    """check_href with the field named in the 400 (detail and errors[])."""
+    try:
+        check_href(storage_dir, project_id, href)
+    except InvalidRequest as e:
+        raise InvalidRequest(f"{field}: {e.detail}",
+                             extra={"errors": [{"field": field, "message": e.detail}]}) from None
+
+
 async def insert_assets(ctx: OpContext, item_id: str, project_id: str, org_id: Any,
                         assets: list[AssetIn] | list[dict[str, Any]], reason: str) -> None:
     """Insert asset rows and their storage-ledger credits in the caller's transaction."""
     storage_dir = ctx.settings.resolved_storage_dir
     rows = []
     ledger = []
+    assets = [a if isinstance(a, dict) else a.model_dump() for a in assets]
+    for i, a in enumerate(assets):
+        check_asset_href(storage_dir, project_id, a["href"], f"assets[{i}].href")
+    await require_allowed(ctx.conn, project_id,
+                          [(f"assets[{i}].href", a["href"]) for i, a in enumerate(assets)])
     for a in assets:
-        a = a if isinstance(a, dict) else a.model_dump()
-        check_href(storage_dir, a["href"])
         aid = uuid.uuid4()
         rows.append((aid, item_id, a["key"], a["href"], a.get("media_type"),
                      a.get("file_size_bytes"), a.get("roles") or [], a.get("title")))
@@ -268,21 +288,24 @@ async def items_get(ctx: OpContext, p: ItemsGetParams) -> dict[str, Any]:
     errors=(Forbidden, NotFound))
 async def items_list(ctx: OpContext, p: ItemsListParams) -> dict[str, Any]:
     await ctx.authorize("items:read", p.project_id)
-    return await list_items(ctx.conn, "i.project_id = $1", [p.project_id], p.collection_id,
-                            p.uncollected, p.limit, p.offset)
+    return await list_items(ctx.conn, p.project_id, p.collection_id, p.uncollected, p.limit,
+                            p.offset)
 
 
-async def list_items(conn: Any, where: str, args: list[Any], collection_id: str | None,
+async def list_items(conn: Any, project_id: str, collection_id: str | None,
                      uncollected: bool, limit: int, offset: int) -> dict[str, Any]:
     """One page of live items in the documented order (newest first, then id) plus the total."""
-    clauses = [where, "i.deleted_at IS NULL"]
+    args: list[Any] = [project_id]
+    clauses = ["i.project_id = $1", "i.deleted_at IS NULL"]
     if collection_id is not None:
         args = [*args, collection_id]
         clauses.append(f"i.collection_id = ${len(args)}")
     elif uncollected:
         clauses.append("i.collection_id IS NULL")
     cond = " AND ".join(clauses)
-    total = await conn.fetchval(f"SELECT count(*) FROM geopera.items i WHERE {cond}", *args)
+    # NOTE: the maintained counters (migration 0060): no scan of the project or collection.
+    total = await count_live(conn, [project_id], uncollected=uncollected,
+                             collections=[collection_id] if collection_id else None)
     n = len(args)
     rows = await conn.fetch(
         f"""
@@ -441,6 +464,8 @@ async def release_assets(conn: Any, asset_ids: list[Any], now: Any, reason: str)
     await conn.execute(
         "UPDATE geopera.assets SET deleted_at = $2 WHERE id = ANY($1::uuid[])",
         [r["id"] for r in rows], now)
+    # NOTE: the debit goes to the account(s) the group's bytes were credited to, net per
+    # (org, project), not to the org of whoever deletes the last copy (maybe another org).
     debits = await conn.fetch(
         """
         WITH g AS (SELECT unnest($1::uuid[]) AS grp),
@@ -450,16 +475,18 @@ async def release_assets(conn: Any, asset_ids: list[Any], now: Any, reason: str)
                 WHERE (a.id = g.grp OR a.origin_id = g.grp)
                   AND a.deleted_at IS NULL AND i.deleted_at IS NULL)
         )
-        SELECT g.grp, (SELECT coalesce(sum(l.delta_bytes), 0) FROM geopera.storage_ledger l
-                        WHERE l.asset_id IN (SELECT a.id FROM geopera.assets a
-                                             WHERE a.id = g.grp OR a.origin_id = g.grp)) AS net
-        FROM g WHERE g.grp NOT IN (SELECT grp FROM alive)
+        SELECT g.grp, l.org_id, l.project_id, sum(l.delta_bytes) AS net
+        FROM g JOIN geopera.assets a ON a.id = g.grp OR a.origin_id = g.grp
+        JOIN geopera.storage_ledger l ON l.asset_id = a.id
+        WHERE g.grp NOT IN (SELECT grp FROM alive)
+        GROUP BY g.grp, l.org_id, l.project_id
+        ORDER BY g.grp, l.project_id
         """,
         groups)
+    # NOTE: the row names the asset whose release freed the file (what was deleted).
     by_group = {r["grp"]: r for r in rows}
-    ledger = [(by_group[d["grp"]]["org_id"], by_group[d["grp"]]["project_id"],
-               by_group[d["grp"]]["item_id"], by_group[d["grp"]]["id"], -int(d["net"]), reason)
-              for d in debits if d["net"] > 0]
+    ledger = [(d["org_id"], d["project_id"], by_group[d["grp"]]["item_id"],
+               by_group[d["grp"]]["id"], -int(d["net"]), reason) for d in debits if d["net"] > 0]
     if ledger:
         await conn.executemany(
             "INSERT INTO geopera.storage_ledger (org_id, project_id, item_id, asset_id,"
@@ -495,8 +522,8 @@ async def items_list_by_collection(ctx: OpContext, p: ItemsListByCollectionParam
     if project_id is None:
         raise NotFound(f"collection {p.collection_id} not found")
     await ctx.authorize("items:read", str(project_id))
-    return await list_items(ctx.conn, "i.project_id = $1", [project_id], p.collection_id,
-                            False, p.limit, p.offset)
+    return await list_items(ctx.conn, str(project_id), p.collection_id, False, p.limit,
+                            p.offset)
 
 
 @op("items.get_stac", params=ItemsGetStacParams, result=dict[str, Any], side_effect="read",
@@ -627,6 +654,13 @@ async def items_duplicate(ctx: OpContext, p: ItemsDuplicateParams) -> dict[str, 
     if src["lifecycle_state"] == "expired":
         raise Gone("an expired item cannot be duplicated; upgrade the organization's plan to "
                    "restore it first")
+    # NOTE: a copy in another organization signs with the platform's credentials for that
+    # organization's users: its buckets must be granted to the target account too.
+    hrefs = await ctx.conn.fetch(
+        "SELECT key, href FROM geopera.assets WHERE item_id = $1 AND deleted_at IS NULL"
+        " ORDER BY key", p.item_id)
+    await require_allowed(ctx.conn, target_project,
+                          [(f"assets.{r['key']}.href", r["href"]) for r in hrefs])
     record = await read_item(ctx.conn, p.item_id)
     new_id = str(uuid.uuid4())
     now = ctx.now()

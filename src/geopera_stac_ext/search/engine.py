@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -21,7 +22,9 @@ from geopera_stac_ext.search.cql2sql import (
     query_to_cql2,
     stac_name,
 )
+from geopera_stac_ext.search.counts import count_live
 from geopera_stac_ext.search.cql2text import parse_cql2_text, parse_cql2_text_async
+from geopera_stac_ext.search.paging import keyset_clause
 from geopera_stac_ext.stac_feature import stac_feature
 
 MAX_LIMIT = 1000
@@ -147,7 +150,8 @@ class SearchRequest:
     filter: Any = None  # CQL2 JSON (query extension clauses ANDed in)
     sortby: list[dict[str, str]] = field(default_factory=list)
     limit: int = 10
-    offset: int = 0
+    offset: int = 0  # the page's position (with `after`, only for the total's shortcut)
+    after: list[Any] | None = None  # keyset: resume after this sort key (search/paging.py)
 
     @classmethod
     def parse(cls, *, bbox: Any = None, intersects: Any = None, datetime: Any = None,
@@ -272,42 +276,74 @@ async def user_visibility(conn: Any, user_id: str, *, org_only: bool = False) ->
 class SearchResult:
     records: list[dict[str, Any]]
     total: int
+    # The sort key of the last record (keyset paging), when the order allows keyset paging.
+    last_key: list[Any] | None = None
 
 
-def _where(req: SearchRequest, vis: Visibility, sql: SqlBuilder) -> tuple[list[str], bool]:
-    """WHERE clauses and whether any of them reads pgstac (else geopera.items alone counts)."""
-    clauses = [
+@dataclass
+class Where:
+    """A search's WHERE clauses: on pgstac's rows alone (`p.`), and on the platform row `i`
+    (which may also read `p.`: the guard probes geopera.items once per candidate row)."""
+
+    stac: list[str]
+    platform: list[str]
+    # Whether the platform clauses are only the guard plus collections/types, so maintained
+    # counters answer the count.
+    counted: bool
+    # Whether a pgstac clause narrows the rows by an index of its own (ids, footprint)
+    selective: bool
+    # Whether any clause reads pgstac's row (else geopera.items alone counts)
+    reads_stac: bool = False
+
+
+PLATFORM_REF = re.compile(r"\bi\.")
+STAC_REF = re.compile(r"\bp\.")
+
+
+def _filter_clauses(node: Any, sql: SqlBuilder) -> list[str]:
+    """The filter's SQL, split at a top-level `and` so each conjunct lands on its own side."""
+    Translator(SqlBuilder()).where(node)  # NOTE: validates (and limits) the whole filter first
+    if isinstance(node, dict) and str(node.get("op", "")).lower() == "and":
+        return [Translator(sql).where(arg) for arg in node["args"]]
+    return [Translator(sql).where(node)]
+
+
+def _where(req: SearchRequest, vis: Visibility, sql: SqlBuilder) -> Where:
+    platform = [
         f"i.project_id = ANY({sql.bind(list(vis.project_ids))}::uuid[])",
         "i.deleted_at IS NULL",
     ]
-    stac = False
+    stac: list[str] = []
     if req.collections is not None:
-        clauses.append(f"i.collection_id = ANY({sql.bind(_uuids(req.collections))}::uuid[])")
+        platform.append(f"i.collection_id = ANY({sql.bind(_uuids(req.collections))}::uuid[])")
     if req.types is not None:
-        clauses.append(f"i.type = ANY({sql.bind(req.types)}::text[])")
+        platform.append(f"i.type = ANY({sql.bind(req.types)}::text[])")
+    counted = True
     if req.ids is not None:
         # NOTE: pgstac's per-partition primary key finds ids without scanning the project.
-        clauses.append(f"p.id = ANY({sql.bind(req.ids)}::text[])")
-        stac = True
+        stac.append(f"p.id = ANY({sql.bind(req.ids)}::text[])")
     if req.bbox is not None:
-        clauses.append(f"ST_Intersects(p.geometry, {bbox_geometry_sql(sql, req.bbox)})")
-        stac = True
+        stac.append(f"ST_Intersects(p.geometry, {bbox_geometry_sql(sql, req.bbox)})")
     if req.intersects is not None:
         geo = sql.bind(orjson.dumps(req.intersects).decode())
-        clauses.append(f"ST_Intersects(p.geometry, ST_SetSRID(ST_GeomFromGeoJSON({geo}), 4326))")
-        stac = True
+        stac.append(f"ST_Intersects(p.geometry, ST_SetSRID(ST_GeomFromGeoJSON({geo}), 4326))")
+    selective = bool(stac)
     if req.datetime is not None:
         lo, hi = req.datetime
         if hi is not None:
-            clauses.append(f"p.datetime <= {sql.bind(hi)}")
+            stac.append(f"p.datetime <= {sql.bind(hi)}")
         if lo is not None:
-            clauses.append(f"p.end_datetime >= {sql.bind(lo)}")
-        stac = True
+            stac.append(f"p.end_datetime >= {sql.bind(lo)}")
     if req.filter is not None:
-        clauses.append(Translator(sql).where(req.filter))
-        # NOTE: `p.` only appears in the SQL of fields stored in pgstac (content, id, times).
-        stac = stac or "p." in clauses[-1]
-    return clauses, stac
+        for clause in _filter_clauses(req.filter, sql):
+            # NOTE: `i.` only appears in the SQL of platform fields (type, state, dates, ...).
+            if PLATFORM_REF.search(clause):
+                platform.append(clause)
+                counted = False
+            else:
+                stac.append(clause)
+    reads_stac = bool(stac) or any(STAC_REF.search(c) for c in platform)
+    return Where(stac, platform, counted, selective, reads_stac)
 
 
 # NOTE: NOT NULL sort keys get no NULLS clause so pgstac's (datetime, end_datetime) index can
@@ -336,16 +372,29 @@ def _partitions(req: SearchRequest, vis: Visibility) -> list[str]:
     return [c for c in vis.pgstac_collections if c in wanted]
 
 
-def _order(req: SearchRequest) -> str:
-    keys = []
-    for s in req.sortby or DEFAULT_SORT:
-        col = SORTABLE[s["field"]]
-        nulls = "" if col in NOT_NULL_SORT else " NULLS LAST"
-        keys.append(f"{col} {s['direction'].upper()}{nulls}")
-    # NOTE: the id breaks ties so offset paging is stable.
-    last = (req.sortby or DEFAULT_SORT)[-1]["direction"].upper()
-    keys.append(f"p.id {last}")
-    return ", ".join(keys)
+def _partition_clause(req: SearchRequest, vis: Visibility, sql: SqlBuilder) -> str:
+    """The visible partitions, one parameter each.
+
+    NOTE: PostgreSQL prunes partitions at run time for `= ANY(ARRAY[$1, $2])` but not for
+    `= ANY($1)` (an array parameter): with the latter, a collection's first page walked every
+    partition of the project to its end (720 ms at 200k items instead of 0.2 ms)."""
+    parts = _partitions(req, vis)
+    if not parts:
+        return "FALSE"
+    return f"p.collection = ANY(ARRAY[{', '.join(sql.bind(c) for c in parts)}]::text[])"
+
+
+def sort_keys(req: SearchRequest) -> list[tuple[str, str]]:
+    """(SQL expression, ASC|DESC) of the order, the id tie-break last (stable paging)."""
+    sorts = req.sortby or DEFAULT_SORT
+    keys = [(SORTABLE[s["field"]], s["direction"].upper()) for s in sorts]
+    keys.append(("p.id", sorts[-1]["direction"].upper()))
+    return keys
+
+
+def _order(keys: list[tuple[str, str]]) -> str:
+    return ", ".join(f"{col} {d}{'' if col in NOT_NULL_SORT else ' NULLS LAST'}"
+                     for col, d in keys)
 
 
 # NOTE: measured on 200k items / 20 partitions (docs/search.md): planning pgstac's partitions
@@ -362,7 +411,10 @@ SESSION_SETTINGS = ("SET plan_cache_mode = force_generic_plan; "
                     "SET enable_hashjoin = off; SET enable_mergejoin = off; ")
 DEFAULT_TIMEOUT_MS = 30_000
 SESSION_RESET = ("RESET plan_cache_mode; RESET max_parallel_workers_per_gather; "
-                 "RESET enable_hashjoin; RESET enable_mergejoin; RESET statement_timeout")
+                 "RESET enable_hashjoin; RESET enable_mergejoin; RESET statement_timeout; "
+                 "RESET enable_sort")
+# Leading sort keys an index of every pgstac partition delivers in order.
+INDEXED_ORDER = {"p.datetime", "p.id"}
 
 
 async def run_search(conn: Any, req: SearchRequest, vis: Visibility,
@@ -378,51 +430,90 @@ async def run_search(conn: Any, req: SearchRequest, vis: Visibility,
         await conn.execute(SESSION_RESET)
 
 
+# NOTE: every pgstac row in a visible partition was written by our item ops with a UUID id
+# (geopera.items.id), so the cast is safe and lets the guard probe the primary key.
+GUARD = "i.id = p.id::uuid AND i.pgstac_collection = p.collection"
+
+
 async def _run(conn: Any, req: SearchRequest, vis: Visibility) -> SearchResult:
     sql = SqlBuilder()
-    clauses, reads_stac = _where(req, vis, sql)
-    parts = sql.bind(_partitions(req, vis))
-    clauses.append(f"p.collection = ANY({parts}::text[])")
-    where = " AND ".join(clauses)
-    # NOTE: every pgstac row in a visible partition was written by our item ops with a UUID id
-    # (geopera.items.id), so the cast is safe, and it lets the join probe the primary key.
-    # The same equality once more as text lets the join also run from geopera.items into
-    # pgstac's per-partition id index. Without it, whenever the generic plan started from
-    # geopera.items it scanned pgstac's partitions once per row: measured over 50k items
-    # (benchmarks/search/shapes.py), `/search?limit=10` and, in another run, a collection's
-    # items ran past the 30 s budget, depending on the statistics of the moment. With it the
-    # worst plan is one pass over the visible rows and a sort (≈ 1 s at 50k).
-    join = ("pgstac.items p JOIN geopera.items i "
-            "ON i.id = p.id::uuid AND p.id = i.id::text AND i.pgstac_collection = p.collection")
-    order = _order(req)
-    lim, off = sql.bind(req.limit), sql.bind(req.offset)
-    if reads_stac:
-        # NOTE: a filter on STAC content is selective in practice (bbox/time/properties): count
-        # and page in ONE pass over the matches (the window count costs no second scan, and
-        # pgstac's partitions are planned once, which is most of the cost of a small query).
+    where = _where(req, vis, sql)
+    keys = sort_keys(req)
+    after = keyset_clause(keys, req.after, sql) if req.after is not None else None
+    stac = [_partition_clause(req, vis, sql), *where.stac]
+    platform = " AND ".join(where.platform)
+    order = _order(keys)
+    lim = sql.bind(req.limit)
+    off = sql.bind(0 if req.after is not None else req.offset)
+    key_cols = ", ".join(f"{col} AS k{n}" for n, (col, _) in enumerate(keys))
+    if all(col.startswith("p.") for col, _ in keys):
+        # NOTE: the order is pgstac's own: walk its partitions in that order (the datetime
+        # index for the default `datetime desc`, merged across partitions), probe the guard
+        # per row and stop after offset + limit rows; the platform columns of those rows only
+        # are read afterwards. Cost grows with offset + limit, not with the project.
+        if not where.selective and keys[0][0] in INDEXED_ORDER:
+            # NOTE: the generic plan cannot see the limit nor how many rows the guard keeps, and
+            # on one partition it preferred sorting the whole collection (10k rows: 270 ms)
+            # to walking the index for 10 (0.5 ms); without a footprint or ids to narrow by,
+            # the index walk is always the plan wanted.
+            await conn.execute("SET enable_sort = off")
+        page_where = " AND ".join([*stac, f"EXISTS (SELECT 1 FROM geopera.items i "
+                                          f"WHERE {GUARD} AND {platform})",
+                                   *([after] if after else [])])
+        # NOTE: a search narrowed by ids or a footprint is selective in practice: its page
+        # and exact count come from ONE pass over the matches (a window count).
+        window = ", count(*) OVER () AS total" if where.selective else ""
+        # NOTE: the inner query carries only ids and sort keys (a sort of every match, for an
+        # order no index delivers, then moves a few bytes per row, not the STAC documents);
+        # the page's rows are read by primary key afterwards.
+        outer_order = ", ".join(f"k.k{n} {d}{'' if col in NOT_NULL_SORT else ' NULLS LAST'}"
+                                for n, (col, d) in enumerate(keys))
         rows = await conn.fetch(
-            f"SELECT count(*) OVER () AS total, {ITEM_COLUMNS} FROM {join} WHERE {where} "
-            f"ORDER BY {order} LIMIT {lim} OFFSET {off}",
-            *sql.params,
-        )
-        if rows:
-            total = rows[0]["total"]
-        else:
-            total = await conn.fetchval(
-                f"SELECT count(*) FROM {join} WHERE {where}", *sql.params[:-2])
+            f"SELECT {ITEM_COLUMNS}, k.*{', k.total' if window else ''} FROM "
+            f"(SELECT p.id AS pid, p.collection AS pcol, {key_cols}{window} FROM pgstac.items p "
+            f"WHERE {page_where} ORDER BY {order} LIMIT {lim} OFFSET {off}) k "
+            f"JOIN pgstac.items p ON p.collection = k.pcol AND p.id = k.pid "
+            f"JOIN geopera.items i ON i.id = k.pid::uuid ORDER BY {outer_order}", *sql.params)
+        if where.selective and rows:
+            total = req.offset + rows[0]["total"] if req.after is not None else rows[0]["total"]
+            last = [rows[-1][f"k{n}"] for n in range(len(keys))]
+            return SearchResult([item_record(r) for r in rows], total, last)
     else:
-        # NOTE: platform-only filters: the guard's own index counts without touching pgstac.
-        count_sql = SqlBuilder()
-        count_clauses, _ = _where(req, vis, count_sql)
-        total = await conn.fetchval(
-            f"SELECT count(*) FROM geopera.items i WHERE {' AND '.join(count_clauses)}",
-            *count_sql.params)
+        # NOTE: an order on platform columns: the join, sorted (as many rows as match).
         rows = await conn.fetch(
-            f"SELECT {ITEM_COLUMNS} FROM {join} WHERE {where} "
-            f"ORDER BY {order} LIMIT {lim} OFFSET {off}",
-            *sql.params,
-        ) if total > req.offset else []
-    return SearchResult([item_record(r) for r in rows], total)
+            f"SELECT {ITEM_COLUMNS}, {key_cols} FROM pgstac.items p JOIN geopera.items i "
+            f"ON {GUARD} AND p.id = i.id::text WHERE "
+            f"{' AND '.join([*stac, platform, *([after] if after else [])])} "
+            f"ORDER BY {order} LIMIT {lim} OFFSET {off}", *sql.params)
+    total = await _total(conn, req, vis, where, rows)
+    last = [rows[-1][f"k{n}"] for n in range(len(keys))] if rows else None
+    return SearchResult([item_record(r) for r in rows], total, last)
+
+
+async def _total(conn: Any, req: SearchRequest, vis: Visibility, where: Where,
+                 rows: list[Any]) -> int:
+    """The exact number of visible matches, as cheaply as the request's shape allows."""
+    if len(rows) < req.limit and (rows or req.offset == 0):
+        # NOTE: a short page is the last one: its position says how many match.
+        return req.offset + len(rows)
+    if not where.reads_stac:
+        if where.counted:
+            return await count_live(conn, list(vis.project_ids),
+                                    collections=_uuids(req.collections)
+                                    if req.collections is not None else None,
+                                    types=req.types)
+        # NOTE: platform-only filters: the guard's own index counts without touching pgstac.
+        sql = SqlBuilder()
+        clauses = _where(req, vis, sql).platform
+        return await conn.fetchval(
+            f"SELECT count(*) FROM geopera.items i WHERE {' AND '.join(clauses)}", *sql.params)
+    sql = SqlBuilder()
+    w = _where(req, vis, sql)
+    clauses = [_partition_clause(req, vis, sql), *w.stac,
+               f"EXISTS (SELECT 1 FROM geopera.items i WHERE {GUARD} AND "
+               f"{' AND '.join(w.platform)})"]
+    return await conn.fetchval(
+        f"SELECT count(*) FROM pgstac.items p WHERE {' AND '.join(clauses)}", *sql.params)
 
 
 async def assets_by_item(conn: Any, item_ids: list[str]) -> dict[str, list[dict[str, Any]]]:

@@ -9,9 +9,9 @@ from datetime import datetime, timezone
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlparse
 
-from geopera_stac_ext.errors import ServiceUnavailable
+from geopera_stac_ext.errors import NotFound, ServiceUnavailable
 from geopera_stac_ext.storage.hrefs import split_object_url
 
 HOST = "storage.googleapis.com"
@@ -44,6 +44,15 @@ def service_account(settings: Any) -> tuple[str, Any]:
                                  "service-account key") from None
 
 
+def endpoint(settings: Any) -> tuple[str, str]:
+    """(scheme, host) of the XML API: Google's, or GEOPERA_GCS_ENDPOINT_URL (an emulator)."""
+    url = getattr(settings, "gcs_endpoint_url", None)
+    if not url:
+        return "https", HOST
+    u = urlparse(url)
+    return u.scheme or "https", u.netloc
+
+
 def canonical_parts(bucket: str, name: str, email: str, when: datetime, ttl: int
                     ) -> tuple[str, str, str, str]:
     """(canonical URI, canonical query, scope, timestamp) per Google's V4 signing process."""
@@ -62,13 +71,14 @@ def canonical_parts(bucket: str, name: str, email: str, when: datetime, ttl: int
     return uri, query, scope, stamp
 
 
-def string_to_sign(uri: str, query: str, scope: str, stamp: str) -> bytes:
-    canonical = "\n".join(["GET", uri, query, f"host:{HOST}", "", "host", "UNSIGNED-PAYLOAD"])
+def string_to_sign(uri: str, query: str, scope: str, stamp: str, method: str = "GET",
+                   host: str = HOST) -> bytes:
+    canonical = "\n".join([method, uri, query, f"host:{host}", "", "host", "UNSIGNED-PAYLOAD"])
     digest = hashlib.sha256(canonical.encode()).hexdigest()
     return "\n".join([ALGORITHM, stamp, scope, digest]).encode()
 
 
-def presign(settings: Any, href: str, ttl: int, now: datetime) -> str:
+def presign(settings: Any, href: str, ttl: int, now: datetime, method: str = "GET") -> str:
     from cryptography.hazmat.primitives import hashes
     from cryptography.hazmat.primitives.asymmetric import padding
 
@@ -76,7 +86,27 @@ def presign(settings: Any, href: str, ttl: int, now: datetime) -> str:
         raise ValueError("GCS V4 URLs are valid 1 s to 7 days")
     bucket, name = split(href)
     email, key = service_account(settings)
+    scheme, host = endpoint(settings)
     uri, query, scope, stamp = canonical_parts(bucket, name, email, now, ttl)
-    signature = key.sign(string_to_sign(uri, query, scope, stamp), padding.PKCS1v15(),
-                         hashes.SHA256()).hex()
-    return f"https://{HOST}{uri}?{query}&X-Goog-Signature={signature}"
+    signature = key.sign(string_to_sign(uri, query, scope, stamp, method, host),
+                         padding.PKCS1v15(), hashes.SHA256()).hex()
+    return f"{scheme}://{host}{uri}?{query}&X-Goog-Signature={signature}"
+
+
+async def object_size(settings: Any, href: str, now: datetime) -> int:
+    """The object's real size: a HEAD through a V4-signed URL (the same credentials)."""
+    import httpx
+
+    url = presign(settings, href, 60, now, method="HEAD")
+    try:
+        async with httpx.AsyncClient(timeout=10) as client:
+            resp = await client.head(url)
+    except httpx.HTTPError as e:
+        raise ServiceUnavailable(f"cannot reach the GCS store: {type(e).__name__}") from None
+    if resp.status_code == 404:
+        raise NotFound(f"the object {href} does not exist in its bucket")
+    length = resp.headers.get("content-length")
+    if resp.status_code != 200 or length is None or not length.isdigit():
+        raise ServiceUnavailable(f"the GCS store refused to describe the object "
+                                 f"(HTTP {resp.status_code})")
+    return int(length)

@@ -16,7 +16,8 @@ from starlette.responses import Response, StreamingResponse
 
 from geopera_stac_ext.db.pool import connection
 from geopera_stac_ext.errors import Forbidden, GeoperaError, InvalidRequest, NotFound
-from geopera_stac_ext.storage.hrefs import local_path
+from geopera_stac_ext.storage.hrefs import AREA_SQL, local_path
+from geopera_stac_ext.storage.media import valid_media_type
 from geopera_stac_ext.storage.signing import filename_for, signing_secret, verify
 
 CHUNK = 256 * 1024
@@ -83,12 +84,18 @@ def disposition(media_type: str) -> str:
 def serve_file(request: Request, path: Path, size: int, media_type: str | None,
                filename: str) -> Response:
     """The file's bytes (or the `Range` asked for); HEAD gets the same headers, no body."""
-    media = media_type or "application/octet-stream"
+    # NOTE: a stored type that is not a valid, header-safe media type (rows from before
+    # validation) is served as opaque bytes rather than failing or being echoed.
+    media = (media_type if media_type and valid_media_type(media_type)
+             else "application/octet-stream")
     headers = {
         "Accept-Ranges": "bytes",
         "Content-Disposition": f'{disposition(media)}; filename="{filename}"',
         "Cache-Control": "private, no-store",
+        # NOTE: never sniffed, and sandboxed should a browser render it anyway: an uploaded
+        # text/html or SVG (always an attachment) cannot run script on this service's origin.
         "X-Content-Type-Options": "nosniff",
+        "Content-Security-Policy": "default-src 'none'; sandbox",
     }
     span = requested_span(request, size)
     status = 200
@@ -134,7 +141,7 @@ async def download(request: Request, token: str) -> Response:
     tok = verify(signing_secret(settings), "/".join(parts[:4]), now.timestamp())
     async with connection(request.app) as conn:
         row: Any = await conn.fetchrow(
-            "SELECT href, media_type, deleted_at FROM geopera.assets WHERE id = $1",
+            f"SELECT a.href, a.media_type, a.deleted_at, {AREA_SQL} WHERE a.id = $1",
             tok.asset_id)
     if row is None or row["deleted_at"] is not None:
         raise NotFound("this asset has been deleted")
@@ -142,10 +149,10 @@ async def download(request: Request, token: str) -> Response:
     if len(parts) == 5 and unquote(parts[4]) != filename:
         raise NotFound("no such file under this download URL")
     try:
-        path = local_path(settings.resolved_storage_dir, row["href"])
+        path = local_path(settings.resolved_storage_dir, row["area"], row["href"])
     except InvalidRequest:
         # NOTE: re-checked at serve time: a symlink swapped after creation must not escape.
-        raise Forbidden("this asset's file is outside the storage root") from None
+        raise Forbidden("this asset's file is outside its project's storage area") from None
     if path is None:
         raise NotFound("this asset is not stored locally; request a new URL")
     size = stat_file(path)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-import os
 import re
 import secrets
 import uuid
@@ -16,6 +15,7 @@ from typing import Any
 from urllib.parse import quote
 
 from geopera_stac_ext.errors import Forbidden
+from geopera_stac_ext.secretfile import write_private
 
 DOWNLOAD_PREFIX = "/download/"
 ASSET_PREFIX = "/v1/assets"
@@ -23,6 +23,38 @@ TTL_SECONDS = 900
 KEY_FILE = "signing-key"
 _SAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
 _SECRETS: dict[str, bytes] = {}
+
+
+MIN_SECRET_BYTES = 32
+# NOTE: placeholders that ship in examples and compose files; a deployment that keeps one
+# signs URLs anybody can forge. Compared lowercased, so any spelling of them is refused.
+_PLACEHOLDERS = ("change-me", "changeme", "change_me", "replace-me", "replaceme",
+                 "your-secret", "insecure", "default-secret", "example")
+
+
+def secret_problem(value: str) -> str | None:
+    """Why a configured signing secret must not be used, or None when it is acceptable."""
+    raw = value.encode()
+    if len(raw) < MIN_SECRET_BYTES:
+        return (f"GEOPERA_SIGNING_SECRET is {len(raw)} bytes; use at least "
+                f"{MIN_SECRET_BYTES} random bytes (e.g. `openssl rand -base64 48`), or unset it "
+                "to generate one per GEOPERA_HOME")
+    low = value.lower()
+    if len(set(raw)) < 8 or any(p in low for p in _PLACEHOLDERS):
+        return ("GEOPERA_SIGNING_SECRET is a placeholder or default value; set a random one "
+                "(e.g. `openssl rand -base64 48`) or unset it to generate one per GEOPERA_HOME")
+    return None
+
+
+def check_signing_secret(settings: Any, *, demo: bool = False) -> None:
+    """Refuse a short or default configured secret at start-up (the demo may use any)."""
+    from geopera_stac_ext.errors import SetupError
+
+    if settings.signing_secret is None or demo:
+        return
+    problem = secret_problem(settings.signing_secret.get_secret_value())
+    if problem is not None:
+        raise SetupError(problem)
 
 
 def signing_secret(settings: Any) -> bytes:
@@ -34,14 +66,8 @@ def signing_secret(settings: Any) -> bytes:
     if cached is not None:
         return cached
     path.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        # NOTE: O_EXCL: two processes starting together cannot both write a different key.
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        pass
-    else:
-        with os.fdopen(fd, "w") as f:
-            f.write(secrets.token_urlsafe(48))
+    # NOTE: exclusive: two processes starting together cannot both write a different key.
+    write_private(path, secrets.token_urlsafe(48), exclusive=True)
     value = path.read_text().strip().encode()
     if len(value) < 32:
         raise RuntimeError(f"{path} holds a signing key shorter than 32 characters")
@@ -134,3 +160,16 @@ def signed_url(settings: Any, href: str, *, asset_id: str, grant_id: str, now: A
     expires = int(now.timestamp()) + TTL_SECONDS
     return base_url.rstrip("/") + sign_path(signing_secret(settings), asset_id, grant_id,
                                             expires, href)
+
+
+async def object_size(settings: Any, href: str, now: Any) -> int:
+    """The stored size of an s3:// or gs:// object, asked of the store (a HEAD request)."""
+    from urllib.parse import urlparse
+
+    if urlparse(href).scheme == "s3":
+        from geopera_stac_ext.storage import s3
+
+        return await s3.object_size(settings, href)
+    from geopera_stac_ext.storage import gcs
+
+    return await gcs.object_size(settings, href, now)
