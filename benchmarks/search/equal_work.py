@@ -46,7 +46,10 @@ def deep_token(base: str, headers: dict, depth: int) -> str:
     seen = 0
     with httpx.Client(headers=headers, timeout=300) as c:
         while True:
-            fc = c.get(url, params=params).json()
+            r = c.get(url, params=params)
+            if r.status_code != 200:
+                raise SystemExit(f"deep page set-up: {r.status_code} {r.text[:300]}")
+            fc = r.json()
             seen += len(fc["features"])
             link = next(x for x in fc["links"] if x["rel"] == "next")
             url, params = link["href"], None
@@ -116,8 +119,10 @@ def main() -> None:
         info["collection"], info["collection_name"] = map(str, c.execute(
             "SELECT id, name FROM geopera.collections ORDER BY name LIMIT 1").fetchone())
         items = c.execute("SELECT count(*) FROM geopera.items").fetchone()[0]
-    with served([str(BIN / "geopera-stac"), "--log-level", "warning", "serve", "--host",
-                 "127.0.0.1", "--port", str(po)], env, ours + "/v1/op"), \
+    # NOTE: one uvicorn worker per side, the same way (app factories).
+    with served([str(BIN / "uvicorn"), "geopera_stac_ext.app:create_app_from_env", "--factory",
+                 "--host", "127.0.0.1", "--port", str(po), "--log-level", "warning"],
+                env, ours + "/v1/op"), \
          served([str(BIN / "uvicorn"), "stac_fastapi.pgstac.app:create_app", "--factory",
                  "--host", "127.0.0.1", "--port", str(ps), "--log-level", "warning"],
                 stock_env, stock + "/_mgmt/ping"):

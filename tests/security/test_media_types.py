@@ -55,8 +55,8 @@ def test_a_stored_media_type_that_is_not_header_safe_is_served_as_octet_stream(
     """Rows written before validation existed must not make the download a 500."""
     item, asset_id, data = local_item(client, db, settings, world["editor"], world.project_a1)
     for stored in ("image/tiff\r\nX-Injected: 1", "image/tïff; name=\u2603"):
-        db(lambda c: c.execute("UPDATE geopera.assets SET media_type = $2 WHERE id = $1",
-                               asset_id, stored))
+        db(lambda c, stored=stored: c.execute(
+            "UPDATE geopera.assets SET media_type = $2 WHERE id = $1", asset_id, stored))
         url = ok(download(client, world["viewer"], item["id"], asset_id))["url"]
         resp = client.get(url.replace("http://testserver", ""))
         assert resp.status_code == 200 and resp.content == data

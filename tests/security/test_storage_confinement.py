@@ -37,7 +37,7 @@ def test_a_tenant_cannot_download_another_tenants_file_by_naming_its_path(
     # The attack: org B registers a path that, on a shared root, is org A's file.
     for href in (rel, f"projects/{world.project_a1}/{rel}"):
         item = create_item(client, b, world.project_b1, assets=_asset(href))
-        aid = db(lambda c: c.fetchval(
+        aid = db(lambda c, item=item: c.fetchval(
             "SELECT id::text FROM geopera.assets WHERE item_id = $1", item["id"]))
         resp = download(client, b, item["id"], aid)
         # B's href names a file in B's own area, which does not exist: never A's bytes.

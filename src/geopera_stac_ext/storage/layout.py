@@ -76,7 +76,8 @@ def apply(entries: list[dict[str, Any]]) -> None:
 
 
 async def move_storage(conn: Any, root: Path, do_apply: bool) -> dict[str, Any]:
-    entries = plan(root.resolve(), await conn.fetch(LEGACY_SQL))
+    # NOTE: a one-off CLI command (`geopera-stac admin …`): no server event loop to block.
+    entries = plan(root.resolve(), await conn.fetch(LEGACY_SQL))  # noqa: ASYNC240
     if do_apply:
         apply(entries)
     counts: dict[str, int] = {}
