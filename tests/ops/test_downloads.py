@@ -10,7 +10,7 @@ from typing import Any
 from urllib.parse import urlparse
 
 import pytest
-from conftest import create_item, make_actor, ok, op, problem
+from conftest import TEST_SIGNING_SECRET, create_item, make_actor, ok, op, problem
 from download_helpers import COG, download, local_item  # noqa: F401
 
 from geopera_stac_ext import tenancy
@@ -52,7 +52,7 @@ def test_grant_returns_exactly_the_contract_and_url_serves_exact_bytes(client, d
     assert got.headers["content-length"] == str(len(data))
     assert got.headers["accept-ranges"] == "bytes"
     assert caplog.records, "the access log should have been captured"
-    assert "test-signing-secret" not in caplog.text + body["url"]
+    assert TEST_SIGNING_SECRET not in caplog.text + body["url"]
 
 
 def test_every_grant_writes_one_egress_ledger_row(client, db, scene, world):
@@ -286,7 +286,7 @@ def test_tampered_urls_are_403_problems(client, db, settings, granted, world):
     ):
         body = problem(client.get(bad), 403)
         assert "items.asset.download" in body["detail"]
-    assert "test-signing-secret" not in client.get(path.replace(sig, flipped)).text
+    assert TEST_SIGNING_SECRET not in client.get(path.replace(sig, flipped)).text
 
 
 def test_expired_url_is_403(client, clock, granted):

@@ -16,7 +16,7 @@ from hypothesis import HealthCheck, Phase, given, settings
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import response_schema_conformance
 
-from conftest import TEMPLATE, make_actor, serving
+from conftest import TEMPLATE, TEST_SIGNING_SECRET, make_actor, serving
 from geopera_stac_ext import tenancy
 from geopera_stac_ext.app import create_app
 from geopera_stac_ext.cli import run_db
@@ -50,7 +50,7 @@ def fuzz_server(pg_cluster, tmp_path_factory) -> Iterator[dict[str, Any]]:
     home = tmp_path_factory.mktemp("fuzz")
     (home / "storage").mkdir()
     app_settings = Settings(home=home, storage_dir=home / "storage",
-                            signing_secret="test-signing-secret")
+                            signing_secret=TEST_SIGNING_SECRET)
     with serving(create_app(app_settings, pg_env=env)) as url:
         yield {"url": url, **seeded}
     with psycopg.connect(pg_cluster.dsn, autocommit=True) as conn:
