@@ -8,7 +8,8 @@ setup:
 run: setup
 	@.venv/bin/geopera-stac serve --demo --host 127.0.0.1 --port 8080
 
-test: setup
+test:
+	@bash scripts/setup.sh --test >&2
 	.venv/bin/python -m pytest
 
 lint: setup

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Installs what the service and its tests need on Debian: PostgreSQL 15 + PostGIS, gdal-bin and
-# chromium (apt) and a virtualenv with the pinned Python packages. STAC Browser (npm) is built
+# Installs what the service needs on Debian: PostgreSQL 15 + PostGIS (apt) and a virtualenv with
+# the pinned Python packages; with --test (make test) also gdal-bin, chromium and node/npm (apt)
+# and the JS SDK's npm packages. STAC Browser (npm) is built
 # by tests/e2e/stac-browser/build.sh when its tests first run. Idempotent; fast when everything
 # is in place.
 set -euo pipefail
@@ -13,10 +14,14 @@ if ! ls /usr/share/postgresql/*/extension/postgis.control >/dev/null 2>&1 \
    || ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
   APT+=(postgresql-15-postgis-3)
 fi
-command -v gdalinfo >/dev/null 2>&1 || APT+=(gdal-bin)
-[ -x /usr/bin/chromium ] || APT+=(chromium)
-# Node >= 18 and npm for the JS SDK (clients/js) and its tests.
-{ command -v node && command -v npm; } >/dev/null 2>&1 || APT+=(nodejs npm)
+# NOTE: `--test` (make test) adds what only the tests need; `make run` stays PostGIS + venv.
+TESTS=0; [ "${1:-}" = "--test" ] && TESTS=1
+if [ "$TESTS" = 1 ]; then
+  command -v gdalinfo >/dev/null 2>&1 || APT+=(gdal-bin)
+  [ -x /usr/bin/chromium ] || APT+=(chromium)
+  # Node >= 18 and npm for the JS SDK (clients/js) and its tests.
+  { command -v node && command -v npm; } >/dev/null 2>&1 || APT+=(nodejs npm)
+fi
 if [ ${#APT[@]} -gt 0 ]; then
   SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"
   $SUDO apt-get update -qq
@@ -39,7 +44,7 @@ if [ ! -f .venv/.installed ] || [ requirements.lock -nt .venv/.installed ] \
 fi
 
 # The JS SDK's pinned devDependencies (clients/js: typescript, esbuild) for its tests.
-if [ ! -f clients/js/node_modules/.package-lock.json ] \
-   || [ clients/js/package-lock.json -nt clients/js/node_modules/.package-lock.json ]; then
+if [ "$TESTS" = 1 ] && { [ ! -f clients/js/node_modules/.package-lock.json ] \
+   || [ clients/js/package-lock.json -nt clients/js/node_modules/.package-lock.json ]; }; then
   (cd clients/js && npm ci --no-audit --no-fund --loglevel=error)
 fi
