@@ -22,8 +22,8 @@ from geopera_stac_ext import tenancy  # noqa: E402
 from geopera_stac_ext.cli import run_db  # noqa: E402
 from geopera_stac_ext.auth.guard import Principal  # noqa: E402
 from geopera_stac_ext.db.embedded import EmbeddedCluster  # noqa: E402
-from geopera_stac_ext.demo import run_op  # noqa: E402
-from geopera_stac_ext.settings import Settings  # noqa: E402
+from geopera_stac_ext.demo.seed import run_op  # noqa: E402
+from geopera_stac_ext.core.settings import Settings  # noqa: E402
 
 BIN = REPO / ".venv" / "bin"
 

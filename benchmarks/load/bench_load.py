@@ -22,7 +22,7 @@ from geopera_stac_ext import tenancy  # noqa: E402
 from geopera_stac_ext.cli import run_db  # noqa: E402
 from geopera_stac_ext.db.embedded import EmbeddedCluster  # noqa: E402
 from geopera_stac_ext.db.migrate import migrate  # noqa: E402
-from geopera_stac_ext.settings import dsn_from_env  # noqa: E402
+from geopera_stac_ext.core.settings import dsn_from_env  # noqa: E402
 
 
 def busy_seconds() -> float:

@@ -26,16 +26,16 @@ from pydantic import ValidationError
 from pypgstac.hydration import dehydrate
 
 from geopera_stac_ext import cli
-from geopera_stac_ext.errors import GeoperaError, InvalidRequest, NotFound
-from geopera_stac_ext.lifecycle.policy import first_transition
-from geopera_stac_ext.models.common import _bbox, _datetime, _geometry, bbox_of, polygon_of
-from geopera_stac_ext.partitions import LOCK_SQL, PARTITION_LOCK
-from geopera_stac_ext.records import MAPPED_PROPERTIES, STAC_TO_RECORD, stac_content
-from geopera_stac_ext.settings import Settings, dsn_from_env
+from geopera_stac_ext.core.errors import GeoperaError, InvalidRequest, NotFound
+from geopera_stac_ext.domain.retention import first_transition
+from geopera_stac_ext.core.fields import _bbox, _datetime, _geometry, bbox_of, polygon_of
+from geopera_stac_ext.pgstac.partitions import LOCK_SQL, PARTITION_LOCK
+from geopera_stac_ext.domain.records import MAPPED_PROPERTIES, STAC_TO_RECORD, stac_content
+from geopera_stac_ext.core.settings import Settings, dsn_from_env
 from geopera_stac_ext.storage.buckets import GRANTS_SQL, check_grants
 from geopera_stac_ext.storage.hrefs import CONTROL, check_href
 from geopera_stac_ext.storage.media import valid_media_type
-from geopera_stac_ext.tenancy import stac_collection
+from geopera_stac_ext.auth.tenancy import stac_collection
 
 if TYPE_CHECKING:
     from geopera_stac_ext.ops.items import ItemsCreateParams
@@ -249,7 +249,7 @@ def check_params(params: dict[str, Any]) -> Checked:
     if checked is not None:
         return checked
     from geopera_stac_ext.ops.items import ItemsCreateParams
-    from geopera_stac_ext.problems import describe_validation
+    from geopera_stac_ext.api.problems import describe_validation
 
     try:
         return Checked.of(ItemsCreateParams.model_validate(params))
@@ -691,7 +691,7 @@ class BulkLoader:
                     payloads = self._payloads(
                         [b for b in batch.items if b.item_id not in taken])
             if batch.exclusive:
-                # NOTE: partitions are created one transaction at a time (partitions.py)
+                # NOTE: partitions are created one transaction at a time (pgstac/partitions.py)
                 cur.execute(LOCK_SQL.format("%s"), (PARTITION_LOCK,))
             for cid, name in batch.new_collections:
                 cur.execute(

@@ -13,12 +13,12 @@ from pypgstac.db import PgstacDB
 from pypgstac.load import Loader
 
 from conftest import create_collection, ok, op
-from geopera_stac_ext.errors import InvalidRequest, NotFound
+from geopera_stac_ext.core.errors import InvalidRequest, NotFound
 from geopera_stac_ext import loader as loader_module
 from geopera_stac_ext.loader import BulkLoader, Checked, fast_check, feature_to_params
 from geopera_stac_ext.ops import items as items_module
 from geopera_stac_ext.ops.items import ItemsCreateParams
-from geopera_stac_ext.settings import dsn_from_env
+from geopera_stac_ext.core.settings import dsn_from_env
 
 GEN = Path(__file__).resolve().parents[2] / "benchmarks" / "tools" / "gen_items.py"
 

@@ -11,7 +11,7 @@ from fastapi import FastAPI
 from stac_fastapi.pgstac.config import PostgresSettings
 from stac_fastapi.pgstac.db import close_db_connection, connect_to_db
 
-from geopera_stac_ext.errors import (
+from geopera_stac_ext.core.errors import (
     Conflict,
     InvalidRequest,
     NotFound,

@@ -82,7 +82,7 @@ def external_pg_env(settings: Settings) -> dict[str, str] | None:
     if settings.database_url:
         u = urlparse(settings.database_url)
         if u.scheme not in ("postgres", "postgresql"):
-            from geopera_stac_ext.errors import SetupError
+            from geopera_stac_ext.core.errors import SetupError
 
             raise SetupError("DATABASE_URL must be a postgresql:// URL")
         return {

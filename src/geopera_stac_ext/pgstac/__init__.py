@@ -1,0 +1,1 @@
+"""The adapter to pgstac's own tables and functions: the one place that knows pgstac internals."""
