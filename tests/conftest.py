@@ -23,7 +23,7 @@ import psycopg
 import pytest
 from fastapi.testclient import TestClient
 
-from geopera_stac_ext.auth import tenancy
+from geopera_stac_ext.admin import tenancy
 from geopera_stac_ext.app import create_app
 from geopera_stac_ext.cli import run_db
 from geopera_stac_ext.db.embedded import EmbeddedCluster

@@ -139,7 +139,7 @@ def _serve(args: argparse.Namespace, settings: Settings, uvicorn: Any) -> int:
 
 
 def _admin(args: argparse.Namespace, settings: Settings) -> int:
-    from geopera_stac_ext.auth import tenancy
+    from geopera_stac_ext.admin import tenancy
 
     handlers: dict[str, Callable[[Any], Awaitable[Any]]] = {
         "create-org": lambda c: tenancy.create_org(c, args.name, args.plan),

@@ -35,7 +35,7 @@ from geopera_stac_ext.core.settings import Settings, dsn_from_env
 from geopera_stac_ext.storage.buckets import GRANTS_SQL, check_grants
 from geopera_stac_ext.storage.hrefs import CONTROL, check_href
 from geopera_stac_ext.storage.media import valid_media_type
-from geopera_stac_ext.auth.tenancy import stac_collection
+from geopera_stac_ext.admin.tenancy import stac_collection
 
 if TYPE_CHECKING:
     from geopera_stac_ext.ops.items import ItemsCreateParams

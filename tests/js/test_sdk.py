@@ -15,7 +15,7 @@ import pytest
 from conftest import _free_port, serving
 
 from geopera import Geopera
-from geopera_stac_ext.auth import tenancy
+from geopera_stac_ext.admin import tenancy
 from geopera_stac_ext.app import create_app
 from geopera_stac_ext.lifecycle.job import run_lifecycle
 from geopera_stac_ext.core.settings import Settings

@@ -6,7 +6,7 @@ import os
 import uuid
 from typing import Any
 
-from geopera_stac_ext.auth import tenancy
+from geopera_stac_ext.admin import tenancy
 from geopera_stac_ext.auth.guard import Principal
 from geopera_stac_ext.auth.keys import hash_key
 from geopera_stac_ext.demo.imagery import demo_assets, demo_properties

@@ -170,7 +170,7 @@ async def on_plan_change(conn: Any, org_id: Any, old_plan: str, new_plan: str,
 
 
 def register_plan_hook() -> None:
-    from geopera_stac_ext.auth import tenancy
+    from geopera_stac_ext.admin import tenancy
 
     if on_plan_change not in tenancy.PLAN_CHANGE_HOOKS:
         tenancy.PLAN_CHANGE_HOOKS.append(on_plan_change)

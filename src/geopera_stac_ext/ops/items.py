@@ -35,7 +35,7 @@ from geopera_stac_ext.domain.records import (
     item_record,
     stac_content,
 )
-from geopera_stac_ext.search.counts import count_live
+from geopera_stac_ext.domain.counts import count_live
 from geopera_stac_ext.domain.stac_feature import GEOJSON, stac_feature
 from geopera_stac_ext.storage.buckets import require_allowed
 from geopera_stac_ext.storage.hrefs import check_href

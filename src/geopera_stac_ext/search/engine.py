@@ -23,7 +23,7 @@ from geopera_stac_ext.search.cql2sql import (
     query_to_cql2,
     stac_name,
 )
-from geopera_stac_ext.search.counts import count_live
+from geopera_stac_ext.domain.counts import count_live
 from geopera_stac_ext.search.cql2text import parse_cql2_text, parse_cql2_text_async
 from geopera_stac_ext.search.paging import keyset_clause
 from geopera_stac_ext.domain.stac_feature import stac_feature
