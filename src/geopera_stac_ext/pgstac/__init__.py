@@ -1,1 +1,1 @@
-"""The adapter to pgstac's own tables and functions: the one place that knows pgstac internals."""
+"""The one adapter for every pgstac table and function this service touches (pgstac 0.10)."""
