@@ -25,26 +25,26 @@ import psycopg
 from pydantic import ValidationError
 from pypgstac.hydration import dehydrate
 
-from geopera_stac_ext import cli
 from geopera_stac_ext.core.errors import GeoperaError, InvalidRequest, NotFound
 from geopera_stac_ext.domain.retention import first_transition
 from geopera_stac_ext.core.fields import _bbox, _datetime, _geometry, bbox_of, polygon_of
 from geopera_stac_ext.pgstac.partitions import LOCK_SQL, PARTITION_LOCK
 from geopera_stac_ext.domain.records import MAPPED_PROPERTIES, STAC_TO_RECORD, stac_content
 from geopera_stac_ext.core.settings import Settings, dsn_from_env
+from geopera_stac_ext.db.session import database, emit, ensure_migrated
 from geopera_stac_ext.storage.buckets import GRANTS_SQL, check_grants
 from geopera_stac_ext.storage.hrefs import CONTROL, check_href
 from geopera_stac_ext.storage.media import valid_media_type
-from geopera_stac_ext.admin.tenancy import stac_collection
+from geopera_stac_ext.domain.records import stac_collection
 
 if TYPE_CHECKING:
-    from geopera_stac_ext.ops.items import ItemsCreateParams
+    from geopera_stac_ext.domain.items import ItemsCreateParams
 
-# NOTE: ops.items (FastAPI via the op registry), problems and pypgstac.load (smart_open, boto3)
+# NOTE: domain.items (pydantic models), core.problem and pypgstac.load (smart_open, boto3)
 # cost ~0.3 s of imports at every start; they are imported only when a line needs them.
 
 DEFAULT_BATCH = 5000
-PRIMARY_KEY = "data"  # ops.items.PRIMARY_KEY (tests check they agree)
+PRIMARY_KEY = "data"  # domain.items.PRIMARY_KEY (tests check they agree)
 DEFAULT_WRITERS = 2
 FIRST_BATCH = 1000  # the first batch's size, at most (see _load_file)
 NULL = "\\N"  # COPY text format's NULL
@@ -248,8 +248,8 @@ def check_params(params: dict[str, Any]) -> Checked:
     checked = fast_check(params)
     if checked is not None:
         return checked
-    from geopera_stac_ext.ops.items import ItemsCreateParams
-    from geopera_stac_ext.api.problems import describe_validation
+    from geopera_stac_ext.domain.items import ItemsCreateParams
+    from geopera_stac_ext.core.problem import describe_validation
 
     try:
         return Checked.of(ItemsCreateParams.model_validate(params))
@@ -892,8 +892,8 @@ def cmd_load(args: argparse.Namespace, settings: Settings) -> int:
         raise InvalidRequest("--batch-size must be at least 1")
     if args.writers < 1:
         raise InvalidRequest("--writers must be at least 1")
-    with cli.database(settings) as env:
-        cli.ensure_migrated(env)
+    with database(settings) as env:
+        ensure_migrated(env)
         dsn = dsn_from_env(env)
 
         def connect() -> psycopg.Connection:
@@ -904,7 +904,7 @@ def cmd_load(args: argparse.Namespace, settings: Settings) -> int:
                                 args.batch_size, connect=connect, writers=args.writers,
                                 skip_existing=args.skip_existing)
     out = summary.as_dict()
-    cli.emit(out)
+    emit(out)
     skipped = f", skipped {out['skipped']} already loaded" if args.skip_existing else ""
     print(f"loaded {out['loaded']} items ({out['items_per_second']:,.0f}/s){skipped}, rejected "
           f"{out['rejected']} lines, created {out['collections_created']} collections",
@@ -912,7 +912,8 @@ def cmd_load(args: argparse.Namespace, settings: Settings) -> int:
     return 1 if summary.rejected else 0
 
 
-def register(sub: Any, _admin: Any) -> None:
+def register(sub: Any, _admin: Any) -> dict[str, Any]:
+    """`geopera-stac load`; it adds no admin subcommand."""
     p = sub.add_parser("load", help="bulk-load STAC items (ndjson) into a project")
     p.add_argument("file", help="ndjson: one STAC Item per line")
     p.add_argument("--project", required=True, help="target project id")
@@ -928,6 +929,4 @@ def register(sub: Any, _admin: Any) -> None:
                    help="skip lines whose item id this project already has (to finish a load "
                         "that stopped part-way) instead of rejecting them")
     p.set_defaults(func=cmd_load)
-
-
-cli.EXTRA_COMMANDS.append(register)
+    return {}
