@@ -22,7 +22,7 @@ from pypgstac.migrate import Migrate
 from geopera_stac_ext.admin import tenancy
 from geopera_stac_ext.db.migrate import migrate
 from geopera_stac_ext.core.settings import dsn_from_env
-from geopera_stac_ext.admin.tenancy import stac_collection
+from geopera_stac_ext.domain.records import stac_collection
 
 
 def create_database(env: dict[str, str], name: str) -> dict[str, str]:

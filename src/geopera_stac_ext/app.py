@@ -8,10 +8,9 @@ from contextlib import ExitStack, asynccontextmanager
 from datetime import datetime
 from typing import Any
 
-from fastapi import APIRouter, FastAPI, Request
+from fastapi import APIRouter, FastAPI
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
-from starlette.types import ASGIApp, Receive, Scope, Send
 from stac_fastapi.api.app import StacApi
 from stac_fastapi.api.middleware import ProxyHeaderMiddleware
 from stac_fastapi.api.models import (
@@ -26,51 +25,25 @@ from stac_fastapi.pgstac.core import health_check
 from stac_fastapi.pgstac.models.extensions import Extensions
 from stac_fastapi.pgstac.types.search import PgstacSearch
 
-from geopera_stac_ext.auth.guard import authenticate, require_scope
-from geopera_stac_ext.db.pool import close_pools, connection, open_pools
-from geopera_stac_ext.db.replica import LSN_HEADER, ReadAfterWriteMiddleware
-from geopera_stac_ext.core.errors import GeoperaError
-from geopera_stac_ext.api.extension import OperationsExtension
-from geopera_stac_ext.core.fields import configure_geometry_limits
-from geopera_stac_ext.api.problems import RequestContextMiddleware, install_handlers, problem_response
-from geopera_stac_ext.search.gate import SearchGateMiddleware
-from geopera_stac_ext.api.stac_input import StacInputMiddleware
-from geopera_stac_ext.api.stac_client import GeoperaStacClient, stac_extension_overrides
-from geopera_stac_ext.core.settings import Settings, external_pg_env, read_pg_env
-from geopera_stac_ext.core.logredact import install_redaction
 from geopera_stac_ext.api.asset_routes import DownloadsExtension
+from geopera_stac_ext.api.extension import OperationsExtension
+from geopera_stac_ext.api.openapi import install_openapi
+from geopera_stac_ext.api.problems import RequestContextMiddleware, install_handlers
+from geopera_stac_ext.api.stac_auth import StacAuthMiddleware
+from geopera_stac_ext.api.stac_client import GeoperaStacClient, stac_extension_overrides
+from geopera_stac_ext.api.stac_input import StacInputMiddleware
+from geopera_stac_ext.core.fields import configure_geometry_limits
+from geopera_stac_ext.core.logredact import install_redaction
+from geopera_stac_ext.core.settings import Settings, external_pg_env, read_pg_env
+from geopera_stac_ext.db.embedded import EmbeddedCluster
+from geopera_stac_ext.db.migrate import migrate
+from geopera_stac_ext.db.pool import close_pools, open_pools
+from geopera_stac_ext.db.replica import LSN_HEADER, ReadAfterWriteMiddleware
+from geopera_stac_ext.lifecycle.job import PeriodicRunner
+from geopera_stac_ext.search.gate import SearchGateMiddleware
 from geopera_stac_ext.storage.signing import check_signing_secret
 
 log = logging.getLogger(__name__)
-
-# Paths served without a key: the OpenAPI document and its UI, health, the op catalogue
-# (op routes authenticate themselves), and signed download URLs (the signature is the key).
-PUBLIC_PREFIXES = ("/api", "/_mgmt/", "/v1/op", "/download/")
-
-
-class StacAuthMiddleware:
-    """Every other path (the STAC API) needs the same bearer key as the op API."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["path"].startswith(PUBLIC_PREFIXES):
-            await self.app(scope, receive, send)
-            return
-        request = Request(scope)
-        try:
-            async with connection(scope["app"]) as conn:
-                principal = await authenticate(conn, request.headers.get("authorization"))
-            # NOTE: README: every STAC route needs items:read, the landing page, /conformance
-            # and /queryables included (they were answered for any valid key).
-            require_scope(principal, "items:read")
-        except GeoperaError as err:
-            await problem_response(request, err)(scope, receive, send)
-            return
-        scope.setdefault("state", {})["principal"] = principal
-        await self.app(scope, receive, send)
-
 
 # NOTE: stac-fastapi's sort extension declares only v1.1.0 URIs; pystac-client (0.9) matches
 # `https://api.stacspec.org/v1.0.*/item-search#sort` and warns "does not conform to SORT".
@@ -94,7 +67,18 @@ def create_app(settings: Settings | None = None, *, pg_env: dict[str, str] | Non
     read_env = read_env or read_pg_env(settings)
     check_signing_secret(settings, demo=settings.demo)
     install_redaction()
-    stac_settings = StacSettings(
+    configure_geometry_limits(settings.max_geometry_vertices, settings.max_geometry_bytes)
+    app = stac_api(settings, lifespan(settings, pg_env, read_env)).app
+    app.state.geopera_settings = settings
+    app.state.clock = clock
+    install_handlers(app)
+    install_openapi(app)
+    add_middleware(app, settings, read_env)
+    return app
+
+
+def stac_settings() -> StacSettings:
+    return StacSettings(
         enable_transactions_extensions=False,
         stac_fastapi_title="geopera-stac",
         stac_fastapi_description="Geopera imagery catalog (STAC API and op API)",
@@ -103,28 +87,24 @@ def create_app(settings: Settings | None = None, *, pg_env: dict[str, str] | Non
         docs_url="/api.html",
         enabled_extensions=["query", "sort", "filter", "pagination", "fields"],
     )
-    # NOTE: our engine-backed client, imported directly: stock CoreCrudClient would serve every
-    # tenant's items, so a broken import must stop the service at start-up (fail closed).
-    extensions = Extensions(settings=stac_settings, **stac_extension_overrides())
-    advertise_sort_v1_0(extensions.search)
-    configure_geometry_limits(settings.max_geometry_vertices, settings.max_geometry_bytes)
+
+
+def lifespan(settings: Settings, pg_env: dict[str, str] | None,
+             read_env: dict[str, str] | None):
+    """Start-up and shutdown: the database (pools; the embedded cluster when none is
+    configured) and the in-process lifecycle runner."""
 
     @asynccontextmanager
-    async def lifespan(app: FastAPI):
+    async def run(app: FastAPI):
         with ExitStack() as stack:
             env = pg_env or external_pg_env(settings)
             if env is None:
-                from geopera_stac_ext.db.embedded import EmbeddedCluster
-                from geopera_stac_ext.db.migrate import migrate
-
                 # NOTE: the last user of the home stops the cluster (EmbeddedCluster.session).
                 cluster = stack.enter_context(EmbeddedCluster(settings.home).session())
                 env = cluster.env()
                 migrate(cluster.dsn)
             await open_pools(app, env, settings.db_pool_max, read_env)
             app.state.pg_env = env
-            from geopera_stac_ext.lifecycle.job import PeriodicRunner
-
             app.state.lifecycle_runner = PeriodicRunner(
                 app, settings, settings.lifecycle_interval_seconds).start()
             try:
@@ -133,23 +113,33 @@ def create_app(settings: Settings | None = None, *, pg_env: dict[str, str] | Non
                 await app.state.lifecycle_runner.stop()
                 await close_pools(app)
 
+    return run
+
+
+def stac_api(settings: Settings, lifespan: Any) -> StacApi:
+    """stac-fastapi-pgstac's StacApi with our engine-backed client and our two extensions."""
+    stac = stac_settings()
+    # NOTE: our engine-backed client, imported directly: stock CoreCrudClient would serve every
+    # tenant's items, so a broken import must stop the service at start-up (fail closed).
+    extensions = Extensions(settings=stac, **stac_extension_overrides())
+    advertise_sort_v1_0(extensions.search)
     post_model = create_post_request_model(extensions.search, base_model=PgstacSearch)
     get_model = create_get_request_model(extensions.search)
     items_get_model = create_request_model(
         model_name="ItemCollectionUri", base_model=ItemCollectionUri,
         extensions=extensions.item_collection, request_type="GET",
     )
-    api = StacApi(
+    return StacApi(
         app=FastAPI(
-            openapi_url=stac_settings.openapi_url,
-            docs_url=stac_settings.docs_url,
+            openapi_url=stac.openapi_url,
+            docs_url=stac.docs_url,
             redoc_url=None,
-            title=stac_settings.stac_fastapi_title,
-            description=stac_settings.stac_fastapi_description,
+            title=stac.stac_fastapi_title,
+            description=stac.stac_fastapi_description,
             lifespan=lifespan,
         ),
         router=APIRouter(),
-        settings=stac_settings,
+        settings=stac,
         extensions=[*extensions.search, *extensions.item_collection, OperationsExtension(),
                     DownloadsExtension()],
         client=GeoperaStacClient(pgstac_search_model=post_model),  # type: ignore[arg-type]
@@ -160,11 +150,9 @@ def create_app(settings: Settings | None = None, *, pg_env: dict[str, str] | Non
         middlewares=[Middleware(ProxyHeaderMiddleware)],
         health_check=health_check,  # type: ignore[arg-type]
     )
-    app = api.app
-    app.state.geopera_settings = settings
-    app.state.clock = clock
-    install_handlers(app)
-    add_security_scheme(app)
+
+
+def add_middleware(app: FastAPI, settings: Settings, read_env: dict[str, str] | None) -> None:
     # NOTE: added last = outermost: the request id exists before auth can fail.
     app.add_middleware(StacInputMiddleware)  # NOTE: inside auth: 401 before 400
     app.add_middleware(StacAuthMiddleware)
@@ -173,39 +161,6 @@ def create_app(settings: Settings | None = None, *, pg_env: dict[str, str] | Non
         app.add_middleware(ReadAfterWriteMiddleware)  # NOTE: around every pooled connection
     app.add_middleware(RequestContextMiddleware, max_body_bytes=settings.max_body_bytes)
     add_cors(app, settings)
-    return app
-
-
-SECURITY_SCHEME = "geopera_key"
-# Routes that answer without a key (everything else declares the bearer scheme).
-OPEN_ROUTES = {("/api", "get"), ("/api.html", "get"), ("/v1/op", "get")}
-
-
-def add_security_scheme(app: FastAPI) -> None:
-    """/api declares the bearer API key and every protected route requires it, so Swagger UI
-    (/api.html) offers Authorize and its "Try it out" calls carry the key."""
-    previous = app.openapi
-
-    def openapi() -> dict[str, Any]:
-        if app.openapi_schema and "securitySchemes" in app.openapi_schema.get("components", {}):
-            return app.openapi_schema
-        schema = previous()
-        schema.setdefault("components", {})["securitySchemes"] = {SECURITY_SCHEME: {
-            "type": "http", "scheme": "bearer", "bearerFormat": "gpra_… API key",
-            "description": "A Geopera API key, sent as `Authorization: Bearer <key>`.",
-        }}
-        for path, item in schema.get("paths", {}).items():
-            for method, operation in item.items():
-                if not isinstance(operation, dict) or (path, method) in OPEN_ROUTES \
-                        or path.startswith(PUBLIC_PREFIXES[1]):
-                    continue
-                operation["security"] = [{SECURITY_SCHEME: []}]
-                operation.setdefault("responses", {}).setdefault(
-                    "401", {"description": "Authentication required"})
-        app.openapi_schema = schema
-        return schema
-
-    app.openapi = openapi  # type: ignore[method-assign]
 
 
 # NOTE: response headers a browser app must be able to read: rate limiting, the request id

@@ -3,61 +3,24 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
-import json
 import logging
 import os
 import sys
-from collections.abc import Awaitable, Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Awaitable, Callable
 from typing import Any
 
+from geopera_stac_ext.admin import commands as admin_commands
+from geopera_stac_ext.admin import tenancy
+from geopera_stac_ext.auth.guard import ROLE_RANK
 from geopera_stac_ext.core.errors import GeoperaError, SetupError
-from geopera_stac_ext.core.settings import Settings, dsn_from_env, external_pg_env
+from geopera_stac_ext.core.logredact import install_redaction
+from geopera_stac_ext.core.settings import Settings
+from geopera_stac_ext.db.session import database, emit, ensure_migrated, run_db
+from geopera_stac_ext.ingest import cli as ingest_cli
+from geopera_stac_ext.lifecycle import commands as lifecycle_commands
+from geopera_stac_ext.storage import commands as storage_commands
 
 log = logging.getLogger("geopera_stac_ext.cli")
-
-
-@contextmanager
-def database(settings: Settings, *, durable: bool = True) -> Iterator[dict[str, str]]:
-    """PG* env of the configured server, or of the embedded cluster (stopped by its last user)."""
-    env = external_pg_env(settings)
-    if env is not None:
-        yield env
-        return
-    from geopera_stac_ext.db.embedded import EmbeddedCluster
-
-    with EmbeddedCluster(settings.home, durable=durable).session() as cluster:
-        yield cluster.env()
-
-
-async def _with_conn(env: dict[str, str], fn: Callable[[Any], Awaitable[Any]]) -> Any:
-    import asyncpg
-
-    conn = await asyncpg.connect(
-        dsn_from_env(env), server_settings={"search_path": "pgstac,public"})
-    try:
-        from stac_fastapi.pgstac.db import con_init
-
-        await con_init(conn)
-        return await fn(conn)
-    finally:
-        await conn.close()
-
-
-def run_db(env: dict[str, str], fn: Callable[[Any], Awaitable[Any]]) -> Any:
-    return asyncio.run(_with_conn(env, fn))
-
-
-def emit(obj: Any) -> None:
-    # NOTE: flush: `serve --demo` keeps running, and a pipe reader needs the JSON now.
-    print(json.dumps(obj, default=str, indent=None), flush=True)
-
-
-def ensure_migrated(env: dict[str, str]) -> dict:
-    from geopera_stac_ext.db.migrate import migrate
-
-    return migrate(dsn_from_env(env))
 
 
 # ---------------------------------------------------------------- commands
@@ -159,9 +122,14 @@ def workers_arg(value: str) -> int:
     return n
 
 
-def _admin(args: argparse.Namespace, settings: Settings) -> int:
-    from geopera_stac_ext.admin import tenancy
+AdminFactory = Callable[[argparse.Namespace, Settings], Callable[[Any], Awaitable[Any]]]
+# NOTE: every command module, listed once. Each `register(sub, admin_sub)` adds its parsers
+# (setting `func` on top-level ones) and returns the factories of the admin subcommands it
+# added; CONTRIBUTING.md "Adding a command".
+COMMAND_MODULES = (lifecycle_commands, ingest_cli, admin_commands, storage_commands)
 
+
+def _admin(args: argparse.Namespace, settings: Settings) -> int:
     handlers: dict[str, Callable[[Any], Awaitable[Any]]] = {
         "create-org": lambda c: tenancy.create_org(c, args.name, args.plan),
         "create-project": lambda c: tenancy.create_project(c, args.name, args.org),
@@ -173,18 +141,12 @@ def _admin(args: argparse.Namespace, settings: Settings) -> int:
         "set-plan": lambda c: tenancy.set_plan(c, args.org, args.plan),
         "set-subscription": lambda c: tenancy.set_subscription(c, args.org, args.status),
     }
-    for name, factory in EXTRA_ADMIN.items():
+    for name, factory in args.admin_factories.items():
         handlers[name] = factory(args, settings)
     with database(settings) as env:
         ensure_migrated(env)
         emit(run_db(env, handlers[args.admin_cmd]))
     return 0
-
-
-# NOTE: other modules (usage, lifecycle, load) add subcommands here without editing main().
-EXTRA_ADMIN: dict[str, Callable[[argparse.Namespace, Settings], Callable[[Any], Awaitable[Any]]]] = {}
-# Each extender gets (top-level subparsers, admin subparsers) and sets its own `func`.
-EXTRA_COMMANDS: list[Callable[[Any, Any], None]] = []
 
 
 class OneLineParser(argparse.ArgumentParser):
@@ -228,7 +190,7 @@ def build_parser() -> argparse.ArgumentParser:
     g = x.add_mutually_exclusive_group(required=True)
     g.add_argument("--org")
     g.add_argument("--project")
-    x.add_argument("--role", required=True, choices=["viewer", "editor", "admin", "owner"])
+    x.add_argument("--role", required=True, choices=list(ROLE_RANK))
     x = asub.add_parser("create-key")
     x.add_argument("--user", required=True)
     x.add_argument("--scopes", help="comma-separated; default all: items:read,items:write,"
@@ -241,32 +203,18 @@ def build_parser() -> argparse.ArgumentParser:
     x = asub.add_parser("set-subscription")
     x.add_argument("--org", required=True)
     x.add_argument("--status", required=True, choices=["active", "past_due"])
-    a.set_defaults(func=_admin)
-    for extend in EXTRA_COMMANDS:
-        extend(sub, asub)
+    factories: dict[str, AdminFactory] = {}
+    for module in COMMAND_MODULES:
+        factories.update(module.register(sub, asub))
+    a.set_defaults(func=_admin, admin_factories=factories)
     return p
 
 
-def _load_plugins() -> None:
-    import importlib
-
-    for mod in ("geopera_stac_ext.lifecycle.commands", "geopera_stac_ext.ingest.cli",
-                "geopera_stac_ext.admin.commands", "geopera_stac_ext.storage.commands"):
-        try:
-            importlib.import_module(mod)
-        except ImportError as e:
-            if e.name != mod:
-                raise
-
-
 def main(argv: list[str] | None = None) -> int:
-    _load_plugins()
     parser = build_parser()
     args = parser.parse_args(argv)
     logging.basicConfig(level=args.log_level.upper(), stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    from geopera_stac_ext.core.logredact import install_redaction
-
     install_redaction()
     try:
         return args.func(args, Settings())
@@ -300,7 +248,4 @@ def _is_database_error(e: BaseException) -> bool:
 
 
 if __name__ == "__main__":
-    # NOTE: run the imported module's main, so plugins register into the same EXTRA_* lists.
-    from geopera_stac_ext.cli import main as package_main
-
-    sys.exit(package_main())
+    sys.exit(main())

@@ -7,9 +7,8 @@ import pytest
 from pydantic import TypeAdapter
 
 from conftest import item_params
-from geopera_stac_ext.ops.registry import load_all
+from geopera_stac_ext.ops.catalog import REGISTRY
 
-REGISTRY = load_all()
 FIRST_OPS = ("collections.create", "collections.list", "collections.get", "items.create",
              "items.get", "items.list")
 

@@ -7,8 +7,15 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
-from geopera_stac_ext import cli
+from geopera_stac_ext.admin.listing import list_keys, list_orgs, list_projects, list_users
+from geopera_stac_ext.admin.recovery import (
+    audit_trail,
+    restore_asset,
+    restore_collection,
+    restore_item,
+)
 from geopera_stac_ext.core.settings import Settings
+from geopera_stac_ext.lifecycle.commands import parse_now
 
 Handler = Callable[[argparse.Namespace, Settings], Callable[[Any], Awaitable[Any]]]
 
@@ -22,44 +29,34 @@ class AdminCommand:
 
 
 def _list_orgs(a: argparse.Namespace, s: Settings):
-    from geopera_stac_ext.admin.listing import list_orgs
     return list_orgs
 
 
 def _list_projects(a: argparse.Namespace, s: Settings):
-    from geopera_stac_ext.admin.listing import list_projects
     return lambda c: list_projects(c, a.org)
 
 
 def _list_users(a: argparse.Namespace, s: Settings):
-    from geopera_stac_ext.admin.listing import list_users
     return list_users
 
 
 def _list_keys(a: argparse.Namespace, s: Settings):
-    from geopera_stac_ext.admin.listing import list_keys
     return lambda c: list_keys(c, a.user)
 
 
 def _restore_item(a: argparse.Namespace, s: Settings):
-    from geopera_stac_ext.admin.recovery import restore_item
     return lambda c: restore_item(c, s, a.item)
 
 
 def _restore_asset(a: argparse.Namespace, s: Settings):
-    from geopera_stac_ext.admin.recovery import restore_asset
     return lambda c: restore_asset(c, s, a.asset)
 
 
 def _restore_collection(a: argparse.Namespace, s: Settings):
-    from geopera_stac_ext.admin.recovery import restore_collection
     return lambda c: restore_collection(c, a.collection, a.relink)
 
 
 def _audit(a: argparse.Namespace, s: Settings):
-    from geopera_stac_ext.admin.recovery import audit_trail
-    from geopera_stac_ext.lifecycle.commands import parse_now
-
     # NOTE: cli._admin builds every handler; only the chosen one runs (and reads its flags).
     return lambda c: audit_trail(c, a.org, a.project, parse_now(a.since), a.limit)
 
@@ -87,14 +84,10 @@ COMMANDS: tuple[AdminCommand, ...] = (
 )
 
 
-def _extend(sub: Any, admin_sub: Any) -> None:
+def register(sub: Any, admin_sub: Any) -> dict[str, Handler]:
+    """The table's admin subcommands; returns their handler factories."""
     for command in COMMANDS:
         parser = admin_sub.add_parser(command.name, help=command.help)
         for flag, options in command.args:
             parser.add_argument(flag, **options)
-
-
-if _extend not in cli.EXTRA_COMMANDS:
-    cli.EXTRA_COMMANDS.append(_extend)
-for _command in COMMANDS:
-    cli.EXTRA_ADMIN[_command.name] = _command.handler
+    return {command.name: command.handler for command in COMMANDS}

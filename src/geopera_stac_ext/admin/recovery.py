@@ -9,7 +9,8 @@ from geopera_stac_ext.core.errors import Conflict, Gone, InvalidRequest, NotFoun
 from geopera_stac_ext.pgstac.partitions import guard_partition
 from geopera_stac_ext.domain.records import dumps
 from geopera_stac_ext.storage.hrefs import AREA_SQL, local_path
-from geopera_stac_ext.admin.tenancy import _uuid, stac_collection
+from geopera_stac_ext.admin.tenancy import _uuid
+from geopera_stac_ext.domain.records import stac_collection
 
 ADMIN_REQUEST_ID = "admin-cli"
 

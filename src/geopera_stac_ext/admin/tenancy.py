@@ -8,23 +8,16 @@ from typing import Any
 
 import orjson
 
+from geopera_stac_ext.auth.guard import ROLE_RANK
 from geopera_stac_ext.auth.keys import display_prefix, generate_key, hash_key, parse_scopes
 from geopera_stac_ext.core.errors import InvalidRequest, NotFound
+from geopera_stac_ext.domain.records import stac_collection
+from geopera_stac_ext.lifecycle.job import on_plan_change
 
 PLANS = ("free", "paid")
 SUBSCRIPTION_STATUSES = ("active", "past_due")
-ROLES = ("viewer", "editor", "admin", "owner")
+ROLES = tuple(ROLE_RANK)
 EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
-
-
-def stac_collection(cid: str, title: str, description: str | None) -> dict[str, Any]:
-    """A minimal valid STAC Collection document for pgstac."""
-    return {
-        "type": "Collection", "stac_version": "1.0.0", "id": cid, "title": title,
-        "description": description or title, "license": "proprietary", "links": [],
-        "extent": {"spatial": {"bbox": [[-180.0, -90.0, 180.0, 90.0]]},
-                   "temporal": {"interval": [[None, None]]}},
-    }
 
 
 def _uuid(value: str, what: str) -> uuid.UUID:
@@ -146,15 +139,10 @@ async def set_plan(conn: Any, org_id: str, plan: str) -> dict[str, Any]:
         if old is None:
             raise NotFound(f"organization {org_id} not found")
         await conn.execute("UPDATE geopera.organizations SET plan = $2 WHERE id = $1", oid, plan)
-        reactivated = 0
-        hook = PLAN_CHANGE_HOOKS[0] if PLAN_CHANGE_HOOKS else None
-        if hook is not None:
-            reactivated = await hook(conn, oid, old, plan)
+        # NOTE: a direct call: how a plan change moves items (restore on upgrade) is the
+        # lifecycle's rule, applied in this same transaction.
+        reactivated = await on_plan_change(conn, oid, old, plan)
     return {"id": org_id, "plan": plan, "previous_plan": old, "reactivated_items": reactivated}
-
-
-# NOTE: the lifecycle module registers how a plan change moves items (restore on upgrade).
-PLAN_CHANGE_HOOKS: list[Any] = []
 
 
 async def set_subscription(conn: Any, org_id: str, status: str) -> dict[str, Any]:

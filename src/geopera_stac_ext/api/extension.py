@@ -1,8 +1,7 @@
 """The ApiExtension that mounts the op API: one POST route per registered op, plus the catalogue."""
 
-import inspect
 import logging
-from typing import Any
+from typing import Annotated, Any
 
 import attr
 import orjson
@@ -15,8 +14,9 @@ from geopera_stac_ext.auth.guard import authenticate
 from geopera_stac_ext.db.pool import connection
 from geopera_stac_ext.core.errors import GeoperaError, NotFound, TransientConflict
 from geopera_stac_ext.ops.context import OpContext
-from geopera_stac_ext.ops.registry import Operation, load_all
-from geopera_stac_ext.api.problems import PROBLEM_JSON
+from geopera_stac_ext.ops.catalog import REGISTRY
+from geopera_stac_ext.ops.registry import Operation
+from geopera_stac_ext.core.problem import PROBLEM_JSON
 
 OP_PREFIX = "/v1/op"
 log = logging.getLogger(__name__)
@@ -62,17 +62,16 @@ async def run_op(request: Request, operation: Operation, params: BaseModel) -> A
 
 
 def _endpoint_for(operation: Operation):
-    async def endpoint(request: Request, params: Any) -> Response:
+    params_model = operation.params
+
+    # NOTE: an ordinary endpoint: FastAPI reads the body model from the annotation, which is
+    # this op's params class, evaluated when the def runs (this module must not use postponed
+    # annotations: FastAPI would then look the name up in the module and not find it).
+    async def endpoint(request: Request,
+                       params: Annotated[params_model, Body()]):  # type: ignore[valid-type]
         result = await run_op(request, operation, params)
         return render(result, operation.media_type)
 
-    # NOTE: FastAPI reads the body model from the signature; build it from the registry entry.
-    endpoint.__signature__ = inspect.Signature([  # type: ignore[attr-defined]
-        inspect.Parameter("request", inspect.Parameter.POSITIONAL_OR_KEYWORD,
-                          annotation=Request),
-        inspect.Parameter("params", inspect.Parameter.POSITIONAL_OR_KEYWORD,
-                          annotation=operation.params, default=Body(...)),
-    ])
     endpoint.__name__ = operation.id.replace(".", "_")
     return endpoint
 
@@ -114,7 +113,7 @@ class OperationsExtension(ApiExtension):
     schema_href: str | None = attr.ib(default=None)
 
     def register(self, app: FastAPI) -> None:
-        registry = load_all()
+        registry = REGISTRY
         for operation in sorted(registry.values(), key=lambda o: o.id):
             app.add_api_route(
                 f"{OP_PREFIX}/{operation.id}",
@@ -144,37 +143,6 @@ class OperationsExtension(ApiExtension):
                           summary="The machine-readable operation catalogue")
         app.add_api_route(f"{OP_PREFIX}/{{operation_id}}", unknown_operation, methods=["POST"],
                           include_in_schema=False)
-
-        original = app.openapi
-
-        def openapi() -> dict[str, Any]:
-            if app.openapi_schema:
-                return app.openapi_schema
-            schema = original()
-            # NOTE: FastAPI documents a 422 HTTPValidationError for every route with a body or
-            # query; this service answers bad input with a 400 problem instead (problems.py).
-            for path_item in schema.get("paths", {}).values():
-                for operation in path_item.values():
-                    responses = operation.get("responses", {})
-                    if responses.pop("422", None) is not None:
-                        responses.setdefault("400", {
-                            "description": "Invalid request",
-                            "content": {PROBLEM_JSON: {
-                                "schema": {"$ref": "#/components/schemas/Problem"}}}})
-            components = schema.setdefault("components", {}).setdefault("schemas", {})
-            for unused in ("HTTPValidationError", "ValidationError"):
-                components.pop(unused, None)
-            schema.setdefault("components", {}).setdefault("schemas", {})["Problem"] = {
-                "type": "object",
-                "required": ["type", "title", "status", "detail", "instance", "code",
-                             "request_id"],
-                "properties": {k: {"type": "integer" if k == "status" else "string"}
-                               for k in ("type", "title", "status", "detail", "instance",
-                                         "code", "request_id")},
-            }
-            return schema
-
-        app.openapi = openapi  # type: ignore[method-assign]
 
 
 __all__ = ["OperationsExtension", "GeoperaError"]

@@ -11,7 +11,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from geopera_stac_ext.core.errors import GeoperaError, InvalidRequest
 from geopera_stac_ext.core.jsonsafe import unsafe_json
-from geopera_stac_ext.api.problems import problem_response
+from geopera_stac_ext.core.problem import problem_response
 
 # NOTE: stac-fastapi's request models (stac-pydantic) raise OverflowError on datetimes that
 # leave years 1-9999 in UTC and call .get() on a body that is not an object: 500s. Every STAC

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import asyncpg
@@ -11,6 +11,8 @@ import asyncpg
 from geopera_stac_ext.auth.keys import PREFIX, hash_key
 from geopera_stac_ext.core.errors import Forbidden, NotFound, Unauthenticated
 
+# NOTE: SQL ranks roles too (geopera.role_rank, 0001_tenancy.sql, for queries that fold the
+# decision in); tests/ops/test_roles.py pins that both agree.
 ROLE_RANK = {"viewer": 1, "editor": 2, "admin": 3, "owner": 4}
 # Minimum role per access level (see the README's authorization matrix).
 LEVEL_MIN_ROLE = {"read": "viewer", "write": "editor", "admin": "admin"}
@@ -22,7 +24,6 @@ class Principal:
     key_id: str
     scopes: frozenset[str]
     email: str = ""
-    extra: dict[str, Any] = field(default_factory=dict, compare=False)
 
 
 def bearer_token(authorization: str | None) -> str:
@@ -84,13 +85,18 @@ def require_scope(principal: Principal, scope: str) -> None:
         raise Forbidden(f"this API key lacks the `{scope}` scope")
 
 
-# The caller's strongest grant on project row `{project}` (project or organization grant),
-# as geopera.role_rank; `{user}` is the user id parameter. Shared by project_role and reads
-# that fold the lookup into their own query (items.get).
-MEMBER_RANK_SQL = """(SELECT max(geopera.role_rank(m.role)) FROM geopera.memberships m
-                  WHERE m.user_id = {user}
-                    AND (m.project_id = {project}.id
-                         OR ({project}.org_id IS NOT NULL AND m.org_id = {project}.org_id)))"""
+# The one membership rule: user `{user}` holds a grant on project row `{project}`, on the
+# project itself or on its organization. Every "may this user see this project" question (the
+# guard's decisions, items.get's folded lookup, the projects a search covers) is built from it.
+MEMBERSHIP_SQL = ("m.user_id = {user} AND (m.project_id = {project}.id"
+                  " OR ({project}.org_id IS NOT NULL AND m.org_id = {project}.org_id))")
+# The caller's strongest grant on project row `{project}`, as geopera.role_rank (NULL: none).
+MEMBER_RANK_SQL = ("(SELECT max(geopera.role_rank(m.role)) FROM geopera.memberships m WHERE "
+                   + MEMBERSHIP_SQL + ")")
+# Every project user $1 can read (any grant reads).
+VISIBLE_PROJECTS_SQL = ("SELECT p.id FROM geopera.projects p WHERE EXISTS ("
+                        "SELECT 1 FROM geopera.memberships m WHERE "
+                        + MEMBERSHIP_SQL.format(user="$1", project="p") + ")")
 
 
 def role_of_rank(rank: int | None) -> str | None:
@@ -133,14 +139,10 @@ async def authorize(conn: Any, principal: Principal, scope: str, project_id: str
     return decide(project_id, exists, role, level)
 
 
-async def visible_project_ids(conn: Any, user_id: str) -> list[str]:
-    """Every project the user can read (project grants plus their organizations' projects)."""
-    rows = await conn.fetch(
-        """
-        SELECT p.id FROM geopera.projects p
-        WHERE EXISTS (SELECT 1 FROM geopera.memberships m WHERE m.user_id = $1
-                      AND (m.project_id = p.id OR (p.org_id IS NOT NULL AND m.org_id = p.org_id)))
-        """,
-        user_id,
-    )
-    return [str(r["id"]) for r in rows]
+async def visible_project_ids(conn: Any, user_id: str, *, org_only: bool = False) -> list[str]:
+    """Every project the user can read (project grants plus their organizations' projects);
+    `org_only`: only those that belong to an organization (items.search_org)."""
+    # NOTE: search_org covers the visible projects that belong to an organization: all of an
+    # organization's projects for its members, only the granted ones for project members.
+    sql = VISIBLE_PROJECTS_SQL + (" AND p.org_id IS NOT NULL" if org_only else "")
+    return [str(r["id"]) for r in await conn.fetch(sql, user_id)]

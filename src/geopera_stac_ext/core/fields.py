@@ -17,7 +17,10 @@ from pydantic import (
     ConfigDict,
     Field,
     WithJsonSchema,
+    model_validator,
 )
+
+from geopera_stac_ext.core.jsonsafe import check_json
 
 COLOR_RE = re.compile(r"^#[0-9a-fA-F]{6}$")
 GEOMETRY_TYPES = {"Point", "MultiPoint", "LineString", "MultiLineString", "Polygon",
@@ -182,6 +185,26 @@ def bbox_of(geometry: dict[str, Any]) -> list[float]:
 def polygon_of(bbox: list[float]) -> dict[str, Any]:
     w, s, e, n = bbox
     return {"type": "Polygon", "coordinates": [[[w, s], [e, s], [e, n], [w, n], [w, s]]]}
+
+
+class Params(BaseModel):
+    """Base of every op's parameters: unknown fields are errors, not silently dropped."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _storable_json(cls, data: Any) -> Any:
+        # NOTE: every op body passes here first (core/jsonsafe.py): NUL and lone surrogates
+        # in text, integers beyond 64 bits, NaN/Infinity and nesting too deep are refused,
+        # naming where they are, instead of failing in orjson or the database after part of
+        # the work was done.
+        check_json(data)
+        return data
+
+    def given(self, name: str) -> bool:
+        """True when the caller sent the field (even as null): patch-by-presence semantics."""
+        return name in self.model_fields_set
 
 
 class Record(BaseModel):

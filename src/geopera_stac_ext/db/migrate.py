@@ -10,6 +10,7 @@ import psycopg
 from pypgstac.version import __version__ as PYPGSTAC_VERSION
 
 from geopera_stac_ext.core.errors import SetupError
+from geopera_stac_ext.db.locks import MIGRATION_LOCK
 
 log = logging.getLogger(__name__)
 
@@ -22,8 +23,6 @@ CREATE TABLE IF NOT EXISTS geopera.migrations (
     applied_at timestamptz NOT NULL DEFAULT now()
 );
 """
-# NOTE: one arbitrary constant so concurrent `migrate` runs (several replicas starting) serialise.
-MIGRATION_LOCK = 0x6765_6F70
 
 
 def migration_files() -> list[tuple[str, str]]:

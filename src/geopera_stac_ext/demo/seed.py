@@ -11,7 +11,7 @@ from geopera_stac_ext.auth.guard import Principal
 from geopera_stac_ext.auth.keys import hash_key
 from geopera_stac_ext.demo.imagery import demo_assets, demo_properties
 from geopera_stac_ext.ops.context import OpContext
-from geopera_stac_ext.ops.registry import load_all
+from geopera_stac_ext.ops.catalog import REGISTRY
 from geopera_stac_ext.storage.hrefs import project_area
 
 DEMO_EMAIL = "demo@geopera.local"
@@ -29,7 +29,7 @@ DEMO_ITEMS = [
 async def run_op(conn: Any, settings: Any, principal: Principal, op_id: str, **params: Any
                  ) -> Any:
     """Run a registered op in-process (its own transaction), as the given principal."""
-    operation = load_all()[op_id]
+    operation = REGISTRY[op_id]
     ctx = OpContext(request=None, conn=conn, principal=principal, op_id=op_id,
                     request_id=f"demo-{uuid.uuid4().hex[:8]}", settings=settings)
     async with conn.transaction():

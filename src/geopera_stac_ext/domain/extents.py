@@ -8,10 +8,8 @@ from typing import Any
 import orjson
 
 from geopera_stac_ext.db.pool import connection
+from geopera_stac_ext.db.locks import EXTENT_LOCK_CLASS
 
-# NOTE: first key of the advisory lock that serialises refreshes of one collection's extent
-# (the second is hashtext(collection id)); writers never take it.
-EXTENT_LOCK_CLASS = 0x67650002
 
 PENDING_SQL = """
     SELECT DISTINCT collection_id::text AS id FROM geopera.collection_extent_changes

@@ -115,3 +115,13 @@ def asset_record(row: Any) -> dict[str, Any]:
         "roles": list(row["roles"] or []),
         "title": row["title"],
     }
+
+
+def stac_collection(cid: str, title: str, description: str | None) -> dict[str, Any]:
+    """A minimal valid STAC Collection document for pgstac."""
+    return {
+        "type": "Collection", "stac_version": "1.0.0", "id": cid, "title": title,
+        "description": description or title, "license": "proprietary", "links": [],
+        "extent": {"spatial": {"bbox": [[-180.0, -90.0, 180.0, 90.0]]},
+                   "temporal": {"interval": [[None, None]]}},
+    }

@@ -9,10 +9,10 @@ from typing import Any
 
 import psycopg
 
-from geopera_stac_ext import cli
 from geopera_stac_ext.core.errors import InvalidRequest
 from geopera_stac_ext.ingest.run import DEFAULT_BATCH, DEFAULT_WRITERS, load_file
 from geopera_stac_ext.core.settings import Settings, dsn_from_env
+from geopera_stac_ext.db.session import database, emit, ensure_migrated
 
 
 def cmd_load(args: argparse.Namespace, settings: Settings) -> int:
@@ -23,8 +23,8 @@ def cmd_load(args: argparse.Namespace, settings: Settings) -> int:
         raise InvalidRequest("--batch-size must be at least 1")
     if args.writers < 1:
         raise InvalidRequest("--writers must be at least 1")
-    with cli.database(settings) as env:
-        cli.ensure_migrated(env)
+    with database(settings) as env:
+        ensure_migrated(env)
         dsn = dsn_from_env(env)
 
         def connect() -> psycopg.Connection:
@@ -35,7 +35,7 @@ def cmd_load(args: argparse.Namespace, settings: Settings) -> int:
                                 args.batch_size, connect=connect, writers=args.writers,
                                 skip_existing=args.skip_existing)
     out = summary.as_dict()
-    cli.emit(out)
+    emit(out)
     skipped = f", skipped {out['skipped']} already loaded" if args.skip_existing else ""
     print(f"loaded {out['loaded']} items ({out['items_per_second']:,.0f}/s){skipped}, rejected "
           f"{out['rejected']} lines, created {out['collections_created']} collections",
@@ -43,7 +43,8 @@ def cmd_load(args: argparse.Namespace, settings: Settings) -> int:
     return 1 if summary.rejected else 0
 
 
-def register(sub: Any, _admin: Any) -> None:
+def register(sub: Any, _admin: Any) -> dict[str, Any]:
+    """`geopera-stac load`; it adds no admin subcommand."""
     p = sub.add_parser("load", help="bulk-load STAC items (ndjson) into a project")
     p.add_argument("file", help="ndjson: one STAC Item per line")
     p.add_argument("--project", required=True, help="target project id")
@@ -59,6 +60,4 @@ def register(sub: Any, _admin: Any) -> None:
                    help="skip lines whose item id this project already has (to finish a load "
                         "that stopped part-way) instead of rejecting them")
     p.set_defaults(func=cmd_load)
-
-
-cli.EXTRA_COMMANDS.append(register)
+    return {}

@@ -16,7 +16,7 @@ from geopera_stac_ext.domain.retention import first_transition
 from geopera_stac_ext.pgstac import bulk
 from geopera_stac_ext.core.settings import Settings
 from geopera_stac_ext.storage.buckets import GRANTS_SQL
-from geopera_stac_ext.admin.tenancy import stac_collection
+from geopera_stac_ext.domain.records import stac_collection
 
 PROJECT_SQL = ("SELECT p.id, p.org_id, p.inbox_collection, coalesce(o.plan, 'free')"
                " FROM geopera.projects p LEFT JOIN geopera.organizations o ON o.id = p.org_id"

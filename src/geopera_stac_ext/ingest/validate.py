@@ -18,12 +18,12 @@ from geopera_stac_ext.storage.hrefs import CONTROL, check_href
 from geopera_stac_ext.storage.media import valid_media_type
 
 if TYPE_CHECKING:
-    from geopera_stac_ext.ops.items import ItemsCreateParams
+    from geopera_stac_ext.domain.items import ItemsCreateParams
 
-# NOTE: ops.items (FastAPI via the op registry) and problems cost ~0.3 s of imports at every
-# start; check_params imports them only when a line needs the pydantic model.
+# NOTE: domain.items (pydantic models, storage rules) and core.problem are imported only when a
+# line needs the pydantic model (check_params), not at every start of the loader.
 
-PRIMARY_KEY = "data"  # ops.items.PRIMARY_KEY (tests check they agree)
+PRIMARY_KEY = "data"  # domain.items.PRIMARY_KEY (tests check they agree)
 PARAM_FIELDS = {"project_id", "name", "description", "type", "geometry", "bbox", "datetime",
                 "cloud_cover", "gsd", "properties", "assets"}
 ASSET_FIELDS = {"key", "href", "media_type", "file_size_bytes", "roles", "title"}
@@ -149,8 +149,8 @@ def check_params(params: dict[str, Any]) -> Checked:
     checked = fast_check(params)
     if checked is not None:
         return checked
-    from geopera_stac_ext.ops.items import ItemsCreateParams
-    from geopera_stac_ext.api.problems import describe_validation
+    from geopera_stac_ext.domain.items import ItemsCreateParams
+    from geopera_stac_ext.core.problem import describe_validation
 
     try:
         return Checked.of(ItemsCreateParams.model_validate(params))

@@ -1,4 +1,4 @@
-"""CLI plugin: `geopera-stac lifecycle run [--now ISO8601]` and `geopera-stac admin usage --org O`."""
+"""Commands: `geopera-stac lifecycle run [--now ISO8601]` and `geopera-stac admin usage --org O`."""
 
 from __future__ import annotations
 
@@ -6,9 +6,11 @@ import argparse
 from datetime import datetime, timezone
 from typing import Any
 
-from geopera_stac_ext import cli
 from geopera_stac_ext.core.errors import InvalidRequest
 from geopera_stac_ext.core.settings import Settings
+from geopera_stac_ext.db.session import database, emit, ensure_migrated, run_db
+from geopera_stac_ext.lifecycle.job import run_lifecycle
+from geopera_stac_ext.lifecycle.usage import org_usage
 
 
 def parse_now(value: str | None) -> datetime | None:
@@ -23,19 +25,18 @@ def parse_now(value: str | None) -> datetime | None:
 
 
 def cmd_lifecycle_run(args: argparse.Namespace, settings: Settings) -> int:
-    from geopera_stac_ext.lifecycle.job import run_lifecycle
-
     now = parse_now(args.now)
     batch = args.batch_size
     if batch is not None and batch < 1:
         raise InvalidRequest("--batch-size must be at least 1")
-    with cli.database(settings) as env:
-        cli.ensure_migrated(env)
-        cli.emit(cli.run_db(env, lambda c: run_lifecycle(c, settings, now, batch)))
+    with database(settings) as env:
+        ensure_migrated(env)
+        emit(run_db(env, lambda c: run_lifecycle(c, settings, now, batch)))
     return 0
 
 
-def _extend(sub: Any, admin_sub: Any) -> None:
+def register(sub: Any, admin_sub: Any) -> dict[str, Any]:
+    """`lifecycle run`, and `admin usage` (its handler factory is returned)."""
     lc = sub.add_parser("lifecycle", help="item lifecycle and retention")
     lsub = lc.add_subparsers(dest="lifecycle_cmd", required=True)
     r = lsub.add_parser("run", help="advance every due item once; prints a JSON summary")
@@ -46,11 +47,10 @@ def _extend(sub: Any, admin_sub: Any) -> None:
     u = admin_sub.add_parser("usage", help="storage and egress usage and item counts, as JSON")
     u.add_argument("--org", required=True)
     u.add_argument("--now", help="evaluate the egress windows as of this ISO 8601 instant")
+    return {"usage": _usage_handler}
 
 
 def _usage_handler(args: argparse.Namespace, settings: Settings):
-    from geopera_stac_ext.lifecycle.usage import org_usage
-
     org = getattr(args, "org", None)
     raw_now = getattr(args, "now", None) if args.admin_cmd == "usage" else None
 
@@ -58,8 +58,3 @@ def _usage_handler(args: argparse.Namespace, settings: Settings):
         return await org_usage(conn, org, parse_now(raw_now))
 
     return handler
-
-
-if _extend not in cli.EXTRA_COMMANDS:
-    cli.EXTRA_COMMANDS.append(_extend)
-cli.EXTRA_ADMIN["usage"] = _usage_handler

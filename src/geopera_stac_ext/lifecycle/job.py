@@ -8,12 +8,13 @@ from collections import Counter
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
+from geopera_stac_ext.core.settings import Settings
+from geopera_stac_ext.domain.items import release_assets
 from geopera_stac_ext.domain.retention import first_transition
+from geopera_stac_ext.db.locks import JOB_LOCK_KEY
 
 log = logging.getLogger(__name__)
 
-# NOTE: session-level advisory lock key: one lifecycle run at a time across all processes.
-JOB_LOCK_KEY = 0x6765_7261_0002
 
 # Items the job may move, per plan: (plan, state) pairs that have a timed next transition.
 DUE_SQL = """
@@ -63,11 +64,8 @@ async def release_storage(conn: Any, item_ids: list[Any], reason: str, at: datet
     """Soft-delete the items' live assets and debit storage like items.delete does.
 
     NOTE: the shared helper applies the ledger's duplicate rule (bytes counted once per
-    underlying stored file, debited when its last live asset goes); imported here, not at
-    module level, because ops.items imports domain.retention.
+    underlying stored file, debited when its last live asset goes).
     """
-    from geopera_stac_ext.ops.items import release_assets
-
     rows = await conn.fetch(
         "SELECT id FROM geopera.assets WHERE item_id = ANY($1::uuid[]) AND deleted_at IS NULL",
         item_ids)
@@ -132,12 +130,10 @@ async def run_lifecycle(conn: Any, settings: Any, now: datetime | None = None,
 
 async def on_plan_change(conn: Any, org_id: Any, old_plan: str, new_plan: str,
                          settings: Any = None, now: datetime | None = None) -> int:
-    """tenancy.set_plan hook: an upgrade puts the org's active, expiring and expired items on
+    """Called by tenancy.set_plan: an upgrade puts the org's active, expiring and expired items on
     the paid timeline (state active, archived after paid_archive_after_days); a downgrade puts
     active and archived items on the free timeline. Deleted items stay deleted. Returns how
     many expired or expiring items were re-activated."""
-    from geopera_stac_ext.core.settings import Settings
-
     settings = settings or Settings()
     now = now or datetime.now(timezone.utc)
     if old_plan == new_plan:
@@ -167,13 +163,6 @@ async def on_plan_change(conn: Any, org_id: Any, old_plan: str, new_plan: str,
             " VALUES ($1, $2, $3, 'active', $4)",
             [(now, r["id"], r["old_state"], f"plan:{old_plan}->{new_plan}") for r in changed])
     return sum(1 for r in changed if r["old_state"] in ("expired", "expiring"))
-
-
-def register_plan_hook() -> None:
-    from geopera_stac_ext.admin import tenancy
-
-    if on_plan_change not in tenancy.PLAN_CHANGE_HOOKS:
-        tenancy.PLAN_CHANGE_HOOKS.append(on_plan_change)
 
 
 # ---------------------------------------------------------------- in-process runner

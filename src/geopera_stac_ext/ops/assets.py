@@ -7,7 +7,8 @@ from typing import Any
 from geopera_stac_ext.core.errors import Forbidden, InvalidRequest, NotFound
 from geopera_stac_ext.core.fields import OkResult, Uuid
 from geopera_stac_ext.ops.context import OpContext
-from geopera_stac_ext.ops.items import PRIMARY_KEY, release_assets, visible_item
+from geopera_stac_ext.domain.items import PRIMARY_KEY, release_assets
+from geopera_stac_ext.ops.items import visible_item
 from geopera_stac_ext.ops.registry import Params, op
 
 

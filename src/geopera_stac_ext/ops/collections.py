@@ -13,7 +13,7 @@ from geopera_stac_ext.ops.context import OpContext
 from geopera_stac_ext.ops.registry import Params, op
 from geopera_stac_ext.pgstac.partitions import drop_stac_collection, guard_partition, lock_stac_items
 from geopera_stac_ext.domain.records import COLLECTION_COLUMNS, collection_record, dumps
-from geopera_stac_ext.admin.tenancy import stac_collection
+from geopera_stac_ext.domain.records import stac_collection
 
 
 class CollectionsCreateParams(Params):

@@ -24,10 +24,8 @@ from geopera_stac_ext.ops.registry import Params, op
 from geopera_stac_ext.storage.buckets import require_allowed
 from geopera_stac_ext.storage.hrefs import AREA_SQL, local_path, object_parts
 from geopera_stac_ext.storage.signing import TTL_SECONDS, object_size, signed_url
+from geopera_stac_ext.db.locks import EGRESS_LOCK_CLASS
 
-# NOTE: first key of the two-int advisory lock that serialises one account's grants
-# (the second key is hashtext(account id)); distinct from the lifecycle job's lock.
-EGRESS_LOCK_CLASS = 0x67650001
 DEFAULT_PUBLIC_URL = "http://127.0.0.1:8080"
 
 

@@ -2,36 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
+from types import ModuleType
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, model_validator
+from pydantic import BaseModel
 
 from geopera_stac_ext.core.errors import GeoperaError
-from geopera_stac_ext.core.jsonsafe import check_json
+from geopera_stac_ext.core.fields import Params
 
 SideEffect = Literal["read", "compute", "destructive", "share_export"]
-
-
-class Params(BaseModel):
-    """Base of every op's parameters: unknown fields are errors, not silently dropped."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    @model_validator(mode="before")
-    @classmethod
-    def _storable_json(cls, data: Any) -> Any:
-        # NOTE: every op body passes here first (core/jsonsafe.py): NUL and lone surrogates
-        # in text, integers beyond 64 bits, NaN/Infinity and nesting too deep are refused,
-        # naming where they are, instead of failing in orjson or the database after part of
-        # the work was done.
-        check_json(data)
-        return data
-
-    def given(self, name: str) -> bool:
-        """True when the caller sent the field (even as null): patch-by-presence semantics."""
-        return name in self.model_fields_set
 
 
 @dataclass(frozen=True)
@@ -49,9 +30,6 @@ class Operation:
     write: bool = field(default=False)
 
 
-REGISTRY: dict[str, Operation] = {}
-
-
 def op(
     op_id: str,
     *,
@@ -63,12 +41,11 @@ def op(
     errors: tuple[type[GeoperaError], ...] = (),
     media_type: str = "application/json",
 ) -> Callable[[Callable[..., Awaitable[Any]]], Callable[..., Awaitable[Any]]]:
-    """Register an async handler `(ctx, params) -> result` under `op_id`."""
+    """Declare an async handler `(ctx, params) -> result` as the op `op_id` (ops/catalog.py
+    lists the modules whose declared ops the API serves)."""
 
     def deco(fn: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
-        if op_id in REGISTRY:
-            raise RuntimeError(f"operation {op_id} registered twice")
-        REGISTRY[op_id] = Operation(
+        fn.operation = Operation(  # type: ignore[attr-defined]
             id=op_id, params=params, result=result, side_effect=side_effect, scope=scope,
             purpose=purpose, handler=fn, errors=errors, media_type=media_type,
             write=side_effect != "read",
@@ -78,14 +55,19 @@ def op(
     return deco
 
 
-def load_all() -> dict[str, Operation]:
-    """Import every op module so their decorators run; returns the registry."""
-    import importlib
-    import pkgutil
+def collect(modules: Iterable[ModuleType]) -> dict[str, Operation]:
+    """The ops declared in these modules, by id; an id declared twice is an error."""
+    out: dict[str, Operation] = {}
+    for module in modules:
+        for value in vars(module).values():
+            operation = getattr(value, "operation", None)
+            # NOTE: only handlers defined in the module itself: an imported one is not redeclared.
+            if not isinstance(operation, Operation) or value.__module__ != module.__name__:
+                continue
+            if operation.id in out:
+                raise RuntimeError(f"operation {operation.id} declared twice")
+            out[operation.id] = operation
+    return out
 
-    import geopera_stac_ext.ops as pkg
 
-    for mod in pkgutil.iter_modules(pkg.__path__):
-        if mod.name not in ("registry", "context"):
-            importlib.import_module(f"{pkg.__name__}.{mod.name}")
-    return REGISTRY
+__all__ = ["Operation", "Params", "SideEffect", "collect", "op"]

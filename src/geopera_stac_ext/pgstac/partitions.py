@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
+from geopera_stac_ext.db.locks import PARTITION_LOCK
+
 # NOTE: pgstac creates a collection's partition (CREATE TABLE … PARTITION OF items) inside
 # check_partition, on the collection's first item. Two transactions doing that at once can
 # deadlock; pgstac's handler swallows the deadlock and the transaction then fails with
 # `relation "_items_N" does not exist` (reproduced: 2 of 15 pairs of concurrent first items,
 # 2 of 3 pairs of concurrent bulk loads). Every path here that may create a partition takes
 # this transaction-scoped advisory lock first, so partitions are created one at a time.
-PARTITION_LOCK = 0x6765_7061
 LOCK_SQL = "SELECT pg_advisory_xact_lock({})"
 HAS_PARTITION_SQL = ("SELECT EXISTS (SELECT 1 FROM pgstac.partition_stats"
                      " WHERE collection = {})")

@@ -10,6 +10,7 @@ from typing import Any
 
 import orjson
 
+from geopera_stac_ext.auth import guard
 from geopera_stac_ext.core.errors import InvalidRequest
 from geopera_stac_ext.core.fields import _geometry, finite_number
 from geopera_stac_ext.core.jsonsafe import unsafe_json
@@ -262,19 +263,8 @@ async def visibility_for(conn: Any, project_ids: list[str]) -> Visibility:
 
 async def user_visibility(conn: Any, user_id: str, *, org_only: bool = False) -> Visibility:
     """Every project the user can read (or only those of its organizations, for search_org)."""
-    # NOTE: search_org covers the visible projects that belong to an organization: all of an
-    # organization's projects for its members, only the granted ones for project members.
-    org = " AND p.org_id IS NOT NULL" if org_only else ""
-    rows = await conn.fetch(
-        f"""
-        SELECT p.id FROM geopera.projects p
-        WHERE EXISTS (SELECT 1 FROM geopera.memberships m WHERE m.user_id = $1
-                      AND (m.project_id = p.id OR (p.org_id IS NOT NULL
-                                                   AND m.org_id = p.org_id))){org}
-        """,
-        user_id,
-    )
-    return await visibility_for(conn, [str(r["id"]) for r in rows])
+    return await visibility_for(conn, await guard.visible_project_ids(conn, user_id,
+                                                                       org_only=org_only))
 
 
 # ------------------------------------------------------------------ execution

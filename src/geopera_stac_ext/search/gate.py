@@ -10,7 +10,8 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from geopera_stac_ext.core.errors import RateLimited
-from geopera_stac_ext.api.problems import problem_response
+from geopera_stac_ext.core.problem import problem_response
+from geopera_stac_ext.db.locks import SLOT_NAMESPACE
 
 # NOTE: why per user and not per organization: users and keys are issued by the operator
 # (admin CLI), so a tenant cannot multiply its principals, while a per-org cap would let one
@@ -19,7 +20,6 @@ from geopera_stac_ext.api.problems import problem_response
 # partitions.PARTITION_LOCK's bigint lock): they count searches of every replica on the same
 # database, and vanish with the session (asyncpg's pool resets a returned connection with
 # pg_advisory_unlock_all()), so a crashed request cannot leak a slot.
-SLOT_NAMESPACE = 0x6765_0100
 TRY_SLOT_SQL = """
     SELECT s FROM generate_series(0, $2::int - 1) AS s
     WHERE pg_try_advisory_lock($1::int + s, hashtext($3::text)) LIMIT 1

@@ -1,12 +1,13 @@
-"""CLI plugin: `geopera-stac admin allow-bucket / list-buckets / disallow-bucket / move-storage`."""
+"""Commands: `geopera-stac admin allow-bucket / list-buckets / disallow-bucket / move-storage`."""
 
 from __future__ import annotations
 
 import argparse
 from typing import Any
 
-from geopera_stac_ext import cli
 from geopera_stac_ext.core.settings import Settings
+from geopera_stac_ext.storage import buckets
+from geopera_stac_ext.storage.layout import move_storage
 
 
 def _owner_args(x: Any, required: bool = True) -> None:
@@ -15,7 +16,8 @@ def _owner_args(x: Any, required: bool = True) -> None:
     g.add_argument("--project", help="project id (for a project without an organization)")
 
 
-def _extend(sub: Any, admin_sub: Any) -> None:
+def register(sub: Any, admin_sub: Any) -> dict[str, Any]:
+    """The bucket-grant and storage-layout admin subcommands; returns their handler factories."""
     x = admin_sub.add_parser("allow-bucket", help="let an account reference s3:// or gs:// "
                                                   "objects under a bucket (and prefix)")
     _owner_args(x)
@@ -29,16 +31,14 @@ def _extend(sub: Any, admin_sub: Any) -> None:
                                                   "of the old shared-root layout into their "
                                                   "projects' storage areas")
     x.add_argument("--apply", action="store_true")
+    return {name: _handler(name)
+            for name in ("allow-bucket", "list-buckets", "disallow-bucket", "move-storage")}
 
 
 def _handler(name: str):
     def factory(args: argparse.Namespace, settings: Settings):
-        from geopera_stac_ext.storage import buckets
-
         async def handler(conn: Any) -> Any:
             if name == "move-storage":
-                from geopera_stac_ext.storage.layout import move_storage
-
                 return await move_storage(conn, settings.resolved_storage_dir, args.apply)
             if name == "list-buckets":
                 return await buckets.list_buckets(conn, args.org, args.project)
@@ -48,9 +48,3 @@ def _handler(name: str):
         return handler
 
     return factory
-
-
-if _extend not in cli.EXTRA_COMMANDS:
-    cli.EXTRA_COMMANDS.append(_extend)
-for _name in ("allow-bucket", "list-buckets", "disallow-bucket", "move-storage"):
-    cli.EXTRA_ADMIN[_name] = _handler(_name)
