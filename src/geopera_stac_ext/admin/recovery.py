@@ -52,7 +52,7 @@ async def credit_restored(conn: Any, asset_ids: list[Any], reason: str) -> int:
     groups = sorted({r["grp"] for r in rows})
     if not groups:
         return 0
-    # NOTE: the same lock order as ops.items.release_assets: restores and deletes of copies of
+    # NOTE: the same lock order as domain.items.release_assets: restores and deletes of copies of
     # one file serialise, so the net read below is the truth when we write.
     await conn.execute(
         "SELECT 1 FROM geopera.assets WHERE id = ANY($1::uuid[]) ORDER BY id FOR UPDATE", groups)
