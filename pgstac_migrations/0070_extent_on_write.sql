@@ -1,5 +1,5 @@
--- Collection extents maintained on write (replaces 0011's fold-on-read): the numbers live on
--- geopera.collections, reads only format them.
+-- Collection extents maintained on write (replaces 0011's fold-on-read): the numbers live in
+-- geopera.collection_extents, reads only format them.
 -- NOTE: how each write keeps them exact, cheaply:
 --  * an item's footprint/time enter a collection when its pgstac row is inserted while the
 --    platform row says "live in this collection" (create, duplicate, bulk load, a re-created
@@ -10,12 +10,18 @@
 --    the stored extent's edge can shrink it, and only then is the collection recomputed from
 --    its live items (once per transaction, whatever the number of statements);
 --  * statement triggers note the change per (collection, transaction) in
---    collection_extent_pending; a deferred trigger applies it at commit, so the collection
---    row is locked only while committing (concurrent writers of one collection wait for each
---    other's commit, not for each other's whole transaction).
-ALTER TABLE geopera.collections ADD COLUMN IF NOT EXISTS extent_bbox float8[];
-ALTER TABLE geopera.collections ADD COLUMN IF NOT EXISTS extent_start timestamptz;
-ALTER TABLE geopera.collections ADD COLUMN IF NOT EXISTS extent_end timestamptz;
+--    collection_extent_pending; a deferred trigger applies it at commit, so the extent row is
+--    locked only while committing (concurrent writers of one collection wait for each other's
+--    commit, not for each other's whole transaction).
+-- NOTE: a table of its own, not columns of geopera.collections, and no foreign key: writers
+-- hold FOR SHARE on their collection row for their whole transaction (items.create), so a
+-- commit-time lock on that row would deadlock two concurrent creates.
+CREATE TABLE IF NOT EXISTS geopera.collection_extents (
+    collection_id uuid PRIMARY KEY,
+    extent_bbox float8[],
+    extent_start timestamptz,
+    extent_end timestamptz
+);
 
 CREATE TABLE IF NOT EXISTS geopera.collection_extent_pending (
     collection_id uuid NOT NULL,
@@ -38,10 +44,10 @@ $$;
 
 -- Whether an item's bounds reach the collection's stored extent (then removing it may shrink
 -- the extent); an unknown extent always counts.
-CREATE OR REPLACE FUNCTION geopera.extent_edge(c geopera.collections, g geometry,
+CREATE OR REPLACE FUNCTION geopera.extent_edge(c geopera.collection_extents, g geometry,
                                                t0 timestamptz, t1 timestamptz) RETURNS boolean
 LANGUAGE sql IMMUTABLE AS $$
-    SELECT c.extent_bbox IS NULL OR g IS NULL
+    SELECT c IS NULL OR c.extent_bbox IS NULL OR g IS NULL
         OR ST_XMin(g) <= c.extent_bbox[1] OR ST_YMin(g) <= c.extent_bbox[2]
         OR ST_XMax(g) >= c.extent_bbox[3] OR ST_YMax(g) >= c.extent_bbox[4]
         OR t0 <= c.extent_start OR t1 >= c.extent_end
@@ -71,9 +77,9 @@ BEGIN
         RETURN NULL;
     END IF;
     INSERT INTO geopera.collection_extent_pending AS x (collection_id, recompute)
-    SELECT DISTINCT c.id, true
+    SELECT DISTINCT i.collection_id, true
     FROM old_rows o JOIN geopera.items i ON i.id = geopera.item_uuid(o.id)
-    JOIN geopera.collections c ON c.id = i.collection_id
+    LEFT JOIN geopera.collection_extents c ON c.collection_id = i.collection_id
     WHERE i.collection_id::text = o.collection AND i.deleted_at IS NULL
       AND geopera.extent_edge(c, o.geometry, o.datetime, o.end_datetime)
     ORDER BY 1
@@ -103,9 +109,9 @@ BEGIN
     INSERT INTO geopera.collection_extent_pending AS x (collection_id, recompute)
     SELECT DISTINCT o.collection_id, true
     FROM old_rows o JOIN new_rows n ON n.id = o.id
-    JOIN geopera.collections c ON c.id = o.collection_id
+    LEFT JOIN geopera.collection_extents c ON c.collection_id = o.collection_id
     LEFT JOIN pgstac.items p ON p.id = n.id::text AND p.collection = n.pgstac_collection
-    WHERE o.deleted_at IS NULL
+    WHERE o.deleted_at IS NULL AND o.collection_id IS NOT NULL
       AND (n.deleted_at IS NOT NULL OR n.collection_id IS DISTINCT FROM o.collection_id)
       AND geopera.extent_edge(c, p.geometry, p.datetime, p.end_datetime)
     ORDER BY 1
@@ -127,20 +133,22 @@ END $$;
 -- The live items' extent of one collection (the recompute; proportional to its size).
 CREATE OR REPLACE FUNCTION geopera.extent_recompute(cid uuid) RETURNS void
 LANGUAGE sql AS $$
-    UPDATE geopera.collections c
-    SET extent_bbox = CASE WHEN s.x0 IS NULL THEN NULL ELSE ARRAY[s.x0, s.y0, s.x1, s.y1] END,
-        extent_start = s.t0, extent_end = s.t1
+    INSERT INTO geopera.collection_extents AS c (collection_id, extent_bbox, extent_start,
+                                                extent_end)
+    SELECT cid, CASE WHEN s.x0 IS NULL THEN NULL ELSE ARRAY[s.x0, s.y0, s.x1, s.y1] END,
+           s.t0, s.t1
     FROM (SELECT min(ST_XMin(p.geometry)) AS x0, min(ST_YMin(p.geometry)) AS y0,
                  max(ST_XMax(p.geometry)) AS x1, max(ST_YMax(p.geometry)) AS y1,
                  min(p.datetime) AS t0, max(p.end_datetime) AS t1
           FROM geopera.items i
           JOIN pgstac.items p ON p.id = i.id::text AND p.collection = i.pgstac_collection
           WHERE i.collection_id = cid AND p.collection = cid::text AND i.deleted_at IS NULL) s
-    WHERE c.id = cid
+    ON CONFLICT (collection_id) DO UPDATE SET extent_bbox = EXCLUDED.extent_bbox,
+        extent_start = EXCLUDED.extent_start, extent_end = EXCLUDED.extent_end
 $$;
 
 -- At commit, once per transaction: every noted collection of this transaction, in id order
--- (two committing writers lock collection rows in the same order: no deadlock).
+-- (two committing writers lock extent rows in the same order: no deadlock).
 CREATE OR REPLACE FUNCTION geopera.extent_apply() RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, public, pg_temp AS $$
 DECLARE
@@ -148,19 +156,29 @@ DECLARE
 BEGIN
     FOR p IN SELECT * FROM geopera.collection_extent_pending
              WHERE xid = pg_current_xact_id() ORDER BY collection_id LOOP
-        PERFORM 1 FROM geopera.collections WHERE id = p.collection_id FOR NO KEY UPDATE;
+        -- NOTE: every applier locks, grow-only ones too: a grow checked against the extent
+        -- while another transaction recomputes it (from a snapshot without this one's rows)
+        -- would be lost. The lock is held from here to the end of this commit only.
+        INSERT INTO geopera.collection_extents (collection_id) VALUES (p.collection_id)
+            ON CONFLICT (collection_id) DO NOTHING;
+        PERFORM 1 FROM geopera.collection_extents WHERE collection_id = p.collection_id
+            FOR NO KEY UPDATE;
         IF p.recompute THEN
             -- NOTE: a new statement, so its snapshot sees what the writer we waited for
             -- committed.
             PERFORM geopera.extent_recompute(p.collection_id);
         ELSE
-            UPDATE geopera.collections SET
+            -- NOTE: a new row version only when the bounds reach outside the stored extent.
+            UPDATE geopera.collection_extents SET
                 extent_bbox = ARRAY[least(extent_bbox[1], p.x0), least(extent_bbox[2], p.y0),
                                     greatest(extent_bbox[3], p.x1),
                                     greatest(extent_bbox[4], p.y1)],
                 extent_start = least(extent_start, p.t0),
                 extent_end = greatest(extent_end, p.t1)
-            WHERE id = p.collection_id;
+            WHERE collection_id = p.collection_id
+              AND (extent_bbox IS NULL OR extent_start IS NULL OR p.x0 < extent_bbox[1]
+                   OR p.y0 < extent_bbox[2] OR p.x1 > extent_bbox[3] OR p.y1 > extent_bbox[4]
+                   OR p.t0 < extent_start OR p.t1 > extent_end);
         END IF;
     END LOOP;
     DELETE FROM geopera.collection_extent_pending WHERE xid = pg_current_xact_id();

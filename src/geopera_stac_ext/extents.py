@@ -5,8 +5,9 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from typing import Any
 
-# The columns a collection query selects for apply_extent (alias `c` = geopera.collections).
-EXTENT_COLUMNS = "c.extent_bbox, c.extent_start, c.extent_end"
+# What a collection query (alias `c` = geopera.collections) adds for apply_extent.
+EXTENT_COLUMNS = "e.extent_bbox, e.extent_start, e.extent_end"
+EXTENT_JOIN = "LEFT JOIN geopera.collection_extents e ON e.collection_id = c.id"
 
 
 def _iso(t: datetime) -> str:

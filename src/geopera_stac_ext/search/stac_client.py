@@ -18,7 +18,7 @@ from stac_fastapi.types.requests import get_base_url
 
 from geopera_stac_ext.auth.guard import MEMBER_RANK_SQL, require_scope
 from geopera_stac_ext.db.pool import connection
-from geopera_stac_ext.extents import EXTENT_COLUMNS, apply_extent
+from geopera_stac_ext.extents import EXTENT_COLUMNS, EXTENT_JOIN, apply_extent
 from geopera_stac_ext.errors import InvalidRequest, NotFound, Unauthenticated
 from geopera_stac_ext.stac_feature import AUTH_EXTENSION, AUTH_SCHEMES
 from geopera_stac_ext.records import ITEM_COLUMNS, ITEM_JOIN, item_record
@@ -142,7 +142,7 @@ ITEM_BY_PATH_SQL = f"""
 
 COLLECTION_SQL = f"""
     SELECT c.id, c.project_id, c.name, c.description, {EXTENT_COLUMNS}, pc.content
-    FROM geopera.collections c JOIN pgstac.collections pc ON pc.id = c.id::text
+    FROM geopera.collections c JOIN pgstac.collections pc ON pc.id = c.id::text {EXTENT_JOIN}
     WHERE c.project_id = ANY($1::uuid[]) AND c.deleted_at IS NULL
 """
 
