@@ -12,8 +12,8 @@ import subprocess
 import sys
 import tempfile
 import time
+import itertools
 import uuid
-from datetime import datetime, timezone
 from pathlib import Path
 
 import psycopg
@@ -93,14 +93,16 @@ def create_rounds(a, env, owner, work) -> list[dict]:
     port = free_port()
     base = f"http://127.0.0.1:{port}"
 
+    east = itertools.count()
+
     def send(cl, r):
-        # NOTE: worst case for the upkeep: every new item is the collection's latest (its
-        # datetime is now), so every commit widens the stored extent (lock + new row version).
-        lon, lat = r.uniform(140, 150), r.uniform(-39, -30)
-        now = datetime.now(timezone.utc).isoformat().replace("+00:00", "Z")
+        # NOTE: worst case for the upkeep: every new item lies east of all others, so every
+        # commit widens the stored extent (lock + new row version). Widened in space, not time:
+        # a new latest datetime would make pgstac alter the partition's constraint per item.
+        lon, lat = 153.5 + next(east) * 0.005, r.uniform(-39, -30)
         return cl.post(f"{base}/v1/op/items.create", json={
             "project_id": owner.project, "collection_id": col, "name": "bench",
-            "datetime": now, "geometry": {"type": "Polygon", "coordinates": [
+            "datetime": "2026-05-18T01:20:00Z", "geometry": {"type": "Polygon", "coordinates": [
                 [[lon, lat], [lon + .02, lat], [lon + .02, lat + .02], [lon, lat + .02],
                  [lon, lat]]]},
             "assets": [{"key": "data", "href": f"s3://bucket/{uuid.uuid4()}.tif",
