@@ -31,6 +31,7 @@ from geopera_stac_ext.cli import run_db  # noqa: E402
 from geopera_stac_ext.db.embedded import EmbeddedCluster  # noqa: E402
 from geopera_stac_ext.loader import load_file  # noqa: E402
 from geopera_stac_ext.settings import Settings, dsn_from_env  # noqa: E402
+from geopera_stac_ext.storage import buckets  # noqa: E402
 
 GEN = REPO / "benchmarks" / "tools" / "gen_items.py"
 # (table, trigger): the statement triggers that note extent changes (migration 0070); with them
@@ -46,6 +47,12 @@ def gen(work: Path, n: int, cols: int, seed: int) -> Path:
                     "--seed", str(seed), "--out-items", str(out), "--out-collections",
                     str(work / f"c-{seed}.ndjson")], check=True)
     return out
+
+
+async def allow_generated_bucket(conn, project: str) -> None:
+    """gen_items.py's assets are in s3://bucket/: grant it to the owner's organization."""
+    org = await conn.fetchval("SELECT org_id FROM geopera.projects WHERE id = $1", project)
+    await buckets.allow_bucket(conn, str(org), None, "s3://bucket/")
 
 
 def triggers(env: dict, on: bool) -> None:
@@ -158,6 +165,7 @@ def main() -> None:
     try:
         env = bench_database(cluster)
         owner = run_db(env, owner_of_new_project)
+        run_db(env, lambda c: allow_generated_bucket(c, owner.project))
         with psycopg.connect(dsn_from_env(env), options="-c search_path=pgstac,public") as c:
             load_file(c, Settings(home=work / "home"), gen(work, a.items, 10, 7), owner.project,
                       report=lambda m: None)
