@@ -65,7 +65,10 @@ def server(src: Path, env: dict, home: Path, port: int):
     cmd = [sys.executable, "-m", "uvicorn", "--factory", "geopera_stac_ext.app:create_app_from_env",
            "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"]
     # NOTE: PYTHONPATH precedes the editable install, so `src` decides which code serves.
-    senv = {**os.environ, **env, "GEOPERA_HOME": str(home), "PYTHONPATH": str(src)}
+    # NOTE: the per-user search gate (issue 11, 3 by default) would refuse this closed loop's
+    # 4th concurrent search with 429; raised so both codes do the same work.
+    senv = {**os.environ, **env, "GEOPERA_HOME": str(home), "PYTHONPATH": str(src),
+            "GEOPERA_SEARCH_CONCURRENCY_PER_USER": "64"}
     return served(cmd, senv, f"http://127.0.0.1:{port}/v1/op")
 
 
