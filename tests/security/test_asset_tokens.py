@@ -4,42 +4,18 @@ the same access checks and accounting as the header; anything else is 401/403/40
 
 from __future__ import annotations
 
-import os
-import uuid
 from datetime import timedelta
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from conftest import create_collection, create_item, ok, op, problem
-from download_helpers import COG
+from conftest import ok, op, problem
+from download_helpers import scene_with_thumbnail
 
 from geopera_stac_ext import tenancy
 from geopera_stac_ext.storage.asset_tokens import TOKEN_STEP_SECONDS, TOKEN_TTL_SECONDS, make_token
-from geopera_stac_ext.storage.hrefs import project_area
 from geopera_stac_ext.storage.signing import signing_secret
 
 PNG = "image/png"
-
-
-def scene_with_thumbnail(client, db, settings, actor, project_id: str) -> dict[str, Any]:
-    """A collected item with a real local `data` file and a `thumbnail` PNG file."""
-    col = create_collection(client, actor, project_id)
-    area = project_area(settings.resolved_storage_dir, project_id)
-    files = {}
-    for key, name, media, role in (("data", "scene.tif", COG, "data"),
-                                   ("thumbnail", "thumb.png", PNG, "thumbnail")):
-        rel = f"scenes/{uuid.uuid4().hex}/{name}"
-        (area / rel).parent.mkdir(parents=True, exist_ok=True)
-        data = os.urandom(3000)
-        (area / rel).write_bytes(data)
-        files[key] = {"key": key, "href": rel, "media_type": media, "roles": [role],
-                      "file_size_bytes": len(data), "bytes": data}
-    item = create_item(client, actor, project_id, collection_id=col["id"],
-                       assets=[{k: v for k, v in f.items() if k != "bytes"}
-                               for f in files.values()])
-    ids = dict(db(lambda c: c.fetch("SELECT key, id::text FROM geopera.assets WHERE item_id = $1",
-                                    item["id"])))
-    return {"collection": col, "item": item, "files": files, "ids": ids}
 
 
 def stac_item(client, scene, actor) -> dict[str, Any]:

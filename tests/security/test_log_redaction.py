@@ -98,7 +98,8 @@ def test_redact_covers_signed_paths_query_signatures_and_api_keys():
 
 def test_an_embeddable_hrefs_access_token_is_never_logged(client, db, settings, world, db_env,
                                                           clock, captured):
-    from test_asset_tokens import scene_with_thumbnail, stac_item, token_of
+    from download_helpers import scene_with_thumbnail
+    from test_asset_tokens import stac_item, token_of
 
     scene = scene_with_thumbnail(client, db, settings, world["editor"], world.project_a1)
     href = stac_item(client, scene, world["viewer"])["assets"]["thumbnail"]["href"]
