@@ -20,7 +20,7 @@ import orjson
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from _common import REPO  # noqa: E402
 
-import geopera_stac_ext.stac_feature as current  # noqa: E402
+import geopera_stac_ext.domain.stac_feature as current  # noqa: E402
 from geopera_stac_ext.storage.asset_tokens import (  # noqa: E402
     HrefSigner,
     make_token,

@@ -11,7 +11,7 @@ from urllib.parse import parse_qs, urlsplit
 from conftest import ok, op, problem
 from download_helpers import scene_with_thumbnail
 
-from geopera_stac_ext import tenancy
+from geopera_stac_ext.admin import tenancy
 from geopera_stac_ext.storage.asset_tokens import TOKEN_STEP_SECONDS, TOKEN_TTL_SECONDS, make_token
 from geopera_stac_ext.storage.signing import signing_secret
 

@@ -17,7 +17,7 @@ from conftest import create_collection, create_item, item_params, ok, op, square
 from geopera_stac_ext.admin.recovery import restore_item
 from geopera_stac_ext.lifecycle.job import run_lifecycle
 from geopera_stac_ext.ingest.run import load_file
-from geopera_stac_ext.settings import dsn_from_env
+from geopera_stac_ext.core.settings import dsn_from_env
 
 
 def extent(client, actor, cid: str) -> tuple[Any, list[str | None]]:

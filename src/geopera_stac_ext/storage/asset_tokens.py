@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
-from geopera_stac_ext.errors import Unauthenticated
+from geopera_stac_ext.core.errors import Unauthenticated
 from geopera_stac_ext.storage.signing import signing_secret
 
 # NOTE: RFC 6750's name for a bearer credential in a URI query; logredact.py redacts it.
