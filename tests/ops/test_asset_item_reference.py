@@ -6,7 +6,7 @@ import psycopg
 import pytest
 
 from conftest import create_item
-from geopera_stac_ext.settings import dsn_from_env
+from geopera_stac_ext.core.settings import dsn_from_env
 
 ASSET_SQL = ("INSERT INTO geopera.assets (id, item_id, key, href) VALUES"
              " (gen_random_uuid(), %s, %s, 's3://bucket/x.tif')")
