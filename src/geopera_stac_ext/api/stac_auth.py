@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import Request
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from geopera_stac_ext.api.asset_routes import embedded_asset_request
 from geopera_stac_ext.auth.guard import authenticate, require_scope
 from geopera_stac_ext.core.errors import GeoperaError
 from geopera_stac_ext.core.problem import problem_response
@@ -28,6 +29,10 @@ class StacAuthMiddleware:
             await self.app(scope, receive, send)
             return
         request = Request(scope)
+        if embedded_asset_request(request):
+            # NOTE: an <img src> asset URL: the route checks its access token (no header).
+            await self.app(scope, receive, send)
+            return
         try:
             async with connection(scope["app"]) as conn:
                 principal = await authenticate(conn, request.headers.get("authorization"))

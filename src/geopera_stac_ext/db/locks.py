@@ -19,8 +19,6 @@ JOB_LOCK_KEY = 0x6765_7261_0002
 
 # One account's download grants serialise: second key hashtext(account id) (ops.downloads).
 EGRESS_LOCK_CLASS = 0x6765_0001
-# One collection's extent refresh: second key hashtext(collection id) (domain.extents).
-EXTENT_LOCK_CLASS = 0x6765_0002
 # Search slots of one user: first key SLOT_NAMESPACE + slot (0 .. the per-user limit − 1),
 # second key hashtext(user id) (search.gate). The limit is at most SEARCH_SLOTS_MAX.
 SLOT_NAMESPACE = 0x6765_0100
@@ -28,5 +26,4 @@ SEARCH_SLOTS_MAX = 1000
 
 BIGINT_KEYS = {"MIGRATION_LOCK": MIGRATION_LOCK, "PARTITION_LOCK": PARTITION_LOCK,
                "JOB_LOCK_KEY": JOB_LOCK_KEY}
-TWO_INT_CLASSES = {"EGRESS_LOCK_CLASS": EGRESS_LOCK_CLASS,
-                   "EXTENT_LOCK_CLASS": EXTENT_LOCK_CLASS}
+TWO_INT_CLASSES = {"EGRESS_LOCK_CLASS": EGRESS_LOCK_CLASS}
