@@ -1,11 +1,11 @@
-"""Assets refer to live item rows: migration 0100's set-based check keeps the foreign key's rule."""
+"""Rows refer to existing rows: migrations 0100 and 0101 keep the foreign keys' rules, set-based."""
 
 import uuid
 
 import psycopg
 import pytest
 
-from conftest import create_item
+from conftest import create_collection, create_item
 from geopera_stac_ext.core.settings import dsn_from_env
 
 ASSET_SQL = ("INSERT INTO geopera.assets (id, item_id, key, href) VALUES"
@@ -71,3 +71,54 @@ def test_a_new_asset_locks_its_item_against_a_concurrent_delete(world, db_env, i
         writer.commit()
         assert writer.execute("SELECT count(*) FROM geopera.assets WHERE item_id = %s",
                               (item_id,)).fetchone()[0] >= 2
+
+
+ITEM_SQL = ("INSERT INTO geopera.items (id, project_id, collection_id, pgstac_collection)"
+            " VALUES (gen_random_uuid(), %s, %s, 'x')")
+
+
+def test_an_item_of_a_missing_project_or_collection_is_a_foreign_key_violation(
+        client, world, db_env):
+    col = create_collection(client, world["owner"], world.project_a1, "Refs")["id"]
+    with _connect(db_env) as conn:
+        for project, collection, fkey in (
+                (str(uuid.uuid4()), None, "items_project_id_fkey"),
+                (world.project_a1, str(uuid.uuid4()), "items_collection_id_fkey")):
+            with pytest.raises(psycopg.errors.ForeignKeyViolation) as err:
+                conn.execute(ITEM_SQL, (project, collection))
+            assert err.value.diag.constraint_name == fkey
+            conn.rollback()
+        conn.execute(ITEM_SQL, (world.project_a1, col))  # both exist: accepted
+        conn.execute(ITEM_SQL, (world.project_a1, None))  # uncollected: accepted
+        conn.commit()
+        with pytest.raises(psycopg.errors.ForeignKeyViolation) as err:
+            conn.execute("UPDATE geopera.items SET collection_id = %s WHERE collection_id = %s",
+                         (str(uuid.uuid4()), col))
+        assert err.value.diag.constraint_name == "items_collection_id_fkey"
+        conn.rollback()
+        with pytest.raises(psycopg.errors.ForeignKeyViolation):
+            conn.execute("UPDATE geopera.items SET project_id = %s WHERE collection_id = %s",
+                         (str(uuid.uuid4()), col))
+        conn.rollback()
+        # a collection or project that items still refer to cannot be removed or re-keyed
+        for sql in ("DELETE FROM geopera.collections WHERE id = %s",
+                    "UPDATE geopera.collections SET id = gen_random_uuid() WHERE id = %s"):
+            with pytest.raises(psycopg.errors.ForeignKeyViolation) as err:
+                conn.execute(sql, (col,))
+            assert err.value.diag.constraint_name == "items_collection_id_fkey"
+            conn.rollback()
+        with pytest.raises(psycopg.errors.ForeignKeyViolation):
+            conn.execute("UPDATE geopera.projects SET id = gen_random_uuid() WHERE id = %s",
+                         (world.project_a1,))
+        conn.rollback()
+
+
+def test_a_new_item_locks_its_collection_against_a_concurrent_delete(client, world, db_env):
+    col = create_collection(client, world["owner"], world.project_a1, "Locked")["id"]
+    with _connect(db_env) as writer, _connect(db_env) as deleter:
+        writer.execute(ITEM_SQL, (world.project_a1, col))  # transaction left open
+        deleter.execute("SET lock_timeout = '200ms'")
+        with pytest.raises(psycopg.errors.LockNotAvailable):
+            deleter.execute("DELETE FROM geopera.collections WHERE id = %s", (col,))
+        deleter.rollback()
+        writer.rollback()
