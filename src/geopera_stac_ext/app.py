@@ -31,6 +31,7 @@ from geopera_stac_ext.db.pool import close_pools, connection, open_pools
 from geopera_stac_ext.errors import GeoperaError
 from geopera_stac_ext.extension import OperationsExtension
 from geopera_stac_ext.models.common import configure_geometry_limits
+from geopera_stac_ext.pgstac.version import ensure_supported
 from geopera_stac_ext.problems import RequestContextMiddleware, install_handlers, problem_response
 from geopera_stac_ext.search.gate import SearchGateMiddleware
 from geopera_stac_ext.search.stac_input import StacInputMiddleware
@@ -118,6 +119,13 @@ def create_app(settings: Settings | None = None, *, pg_env: dict[str, str] | Non
                 env = cluster.env()
                 migrate(cluster.dsn)
             await open_pools(app, env, settings.db_pool_max)
+            try:
+                # NOTE: a database migrated elsewhere (pg_env, DATABASE_URL) is checked too.
+                async with connection(app) as conn:
+                    await ensure_supported(conn)
+            except BaseException:
+                await close_pools(app)
+                raise
             app.state.pg_env = env
             from geopera_stac_ext.lifecycle.job import PeriodicRunner
 

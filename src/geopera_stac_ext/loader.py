@@ -29,7 +29,7 @@ from geopera_stac_ext import cli
 from geopera_stac_ext.errors import GeoperaError, InvalidRequest, NotFound
 from geopera_stac_ext.lifecycle.policy import first_transition
 from geopera_stac_ext.models.common import _bbox, _datetime, _geometry, bbox_of, polygon_of
-from geopera_stac_ext.partitions import LOCK_SQL, PARTITION_LOCK
+from geopera_stac_ext.pgstac.partitions import LOCK_SQL, PARTITION_LOCK
 from geopera_stac_ext.records import MAPPED_PROPERTIES, STAC_TO_RECORD, stac_content
 from geopera_stac_ext.settings import Settings, dsn_from_env
 from geopera_stac_ext.storage.buckets import GRANTS_SQL, check_grants

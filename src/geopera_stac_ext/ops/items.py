@@ -25,7 +25,7 @@ from geopera_stac_ext.models.common import (
 )
 from geopera_stac_ext.ops.context import OpContext
 from geopera_stac_ext.ops.registry import Params, op
-from geopera_stac_ext.partitions import create_stac_item
+from geopera_stac_ext.pgstac import items as pgstac_items
 from geopera_stac_ext.records import (
     ITEM_COLUMNS,
     ITEM_JOIN,
@@ -244,7 +244,7 @@ async def items_create(ctx: OpContext, p: ItemsCreateParams) -> dict[str, Any]:
         """,
         item_id, p.project_id, p.collection_id, pgcol, p.type, now, expires_at,
     )
-    await create_stac_item(ctx.conn, pgcol, dumps(stac_content(item_id, pgcol, fields)))
+    await pgstac_items.create_item(ctx.conn, pgcol, dumps(stac_content(item_id, pgcol, fields)))
     await insert_assets(ctx, item_id, p.project_id, org_id, p.assets, "asset_created")
     if p.viz_profiles:
         await ctx.conn.executemany(
@@ -613,12 +613,9 @@ async def items_update(ctx: OpContext, p: ItemsUpdateParams) -> dict[str, Any]:
     collection_id = p.collection_id if moving else row["collection_id"]
     content = dumps(stac_content(p.item_id, pgcol, fields))
     if pgcol == old_pgcol:
-        await ctx.conn.execute("SELECT pgstac.update_item($1::text::jsonb)", content)
+        await pgstac_items.update_item(ctx.conn, content)
     else:
-        # NOTE: pgstac partitions by collection: a move is delete + create (measured: an UPDATE
-        # of pgstac.items.collection would keep content dehydrated against the old collection).
-        await ctx.conn.execute("SELECT pgstac.delete_item($1, $2)", p.item_id, old_pgcol)
-        await create_stac_item(ctx.conn, pgcol, content)
+        await pgstac_items.move_item(ctx.conn, p.item_id, old_pgcol, pgcol, content)
     state = p.lifecycle_state if p.given("lifecycle_state") else row["lifecycle_state"]
     expires_at = row["expires_at"]
     if state == "active" and row["lifecycle_state"] == "archived":
@@ -675,7 +672,7 @@ async def items_duplicate(ctx: OpContext, p: ItemsDuplicateParams) -> dict[str, 
         new_id, target_project, target_cid, pgcol, src["type"], src["lifecycle_state"], now,
         src["expires_at"],
     )
-    await create_stac_item(ctx.conn, pgcol, dumps(stac_content(new_id, pgcol, fields)))
+    await pgstac_items.create_item(ctx.conn, pgcol, dumps(stac_content(new_id, pgcol, fields)))
     # NOTE: copies re-point at the same stored files: no ledger credit (origin_id groups them).
     await ctx.conn.execute(
         """
