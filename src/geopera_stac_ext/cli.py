@@ -225,7 +225,7 @@ def build_parser() -> argparse.ArgumentParser:
 def _load_plugins() -> None:
     import importlib
 
-    for mod in ("geopera_stac_ext.lifecycle.cli", "geopera_stac_ext.loader",
+    for mod in ("geopera_stac_ext.lifecycle.cli", "geopera_stac_ext.ingest.cli",
                 "geopera_stac_ext.admin.commands", "geopera_stac_ext.storage.admin_cli"):
         try:
             importlib.import_module(mod)

@@ -1,5 +1,5 @@
 """pgstac creates partitions one transaction at a time here: concurrent first items and
-concurrent bulk loads that each create collections all succeed (partitions.py)."""
+concurrent bulk loads that each create collections all succeed (pgstac/partitions.py)."""
 
 import json
 import subprocess
