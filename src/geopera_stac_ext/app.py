@@ -31,7 +31,7 @@ from geopera_stac_ext.db.pool import close_pools, connection, open_pools
 from geopera_stac_ext.errors import GeoperaError
 from geopera_stac_ext.extension import OperationsExtension
 from geopera_stac_ext.models.common import configure_geometry_limits
-from geopera_stac_ext.pgstac.version import ensure_supported
+from geopera_stac_ext.pgstac.version import ensure_supported, migrate_supported
 from geopera_stac_ext.problems import RequestContextMiddleware, install_handlers, problem_response
 from geopera_stac_ext.search.gate import SearchGateMiddleware
 from geopera_stac_ext.search.stac_input import StacInputMiddleware
@@ -112,12 +112,11 @@ def create_app(settings: Settings | None = None, *, pg_env: dict[str, str] | Non
             env = pg_env or external_pg_env(settings)
             if env is None:
                 from geopera_stac_ext.db.embedded import EmbeddedCluster
-                from geopera_stac_ext.db.migrate import migrate
 
                 # NOTE: the last user of the home stops the cluster (EmbeddedCluster.session).
                 cluster = stack.enter_context(EmbeddedCluster(settings.home).session())
                 env = cluster.env()
-                migrate(cluster.dsn)
+                migrate_supported(cluster.dsn)
             await open_pools(app, env, settings.db_pool_max)
             try:
                 # NOTE: a database migrated elsewhere (pg_env, DATABASE_URL) is checked too.

@@ -10,11 +10,6 @@ import psycopg
 from pypgstac.version import __version__ as PYPGSTAC_VERSION
 
 from geopera_stac_ext.errors import SetupError
-from geopera_stac_ext.pgstac.version import (
-    check_supported,
-    check_upgradable,
-    installed_version_sync,
-)
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +37,15 @@ def migration_files() -> list[tuple[str, str]]:
     return [(e.name, e.read_text()) for e in entries]
 
 
+def installed_pgstac_version(conn: psycopg.Connection) -> str | None:
+    """The pgstac version the database is at (what pypgstac's PgstacDB.version reads)."""
+    if conn.execute("SELECT to_regclass('pgstac.migrations')").fetchone()[0] is None:
+        return None
+    row = conn.execute("SELECT version FROM pgstac.migrations"
+                       " ORDER BY datetime DESC, version DESC LIMIT 1").fetchone()
+    return None if row is None else row[0]
+
+
 def migrate(dsn: str) -> dict:
     """Idempotently bring the database to the current schema; returns what was applied."""
     with psycopg.connect(dsn, autocommit=True) as conn:
@@ -57,10 +61,7 @@ def migrate(dsn: str) -> dict:
                         f"extension {ext} is not installed on the server; on Debian install "
                         "`postgresql-15-postgis-3`"
                     ) from e
-            pgstac_version = installed_version_sync(conn)
-            # NOTE: refused before pypgstac touches the schema (a newer pgstac is never
-            # "migrated" down), and checked again after (app and CLI start-up go through here).
-            check_upgradable(pgstac_version)
+            pgstac_version = installed_pgstac_version(conn)
             if pgstac_version != PYPGSTAC_VERSION:
                 # NOTE: imported only when there is something to migrate: pypgstac.migrate
                 # pulls in smart_open and boto3 (≈ 0.4 s at every CLI start otherwise).
@@ -72,7 +73,6 @@ def migrate(dsn: str) -> dict:
                     pgstac_version = Migrate(pgdb).run_migration()
                 finally:
                     pgdb.close()
-            check_supported(pgstac_version)
             conn.execute(LEDGER)
             done = dict(conn.execute("SELECT name, checksum FROM geopera.migrations").fetchall())
             applied = []

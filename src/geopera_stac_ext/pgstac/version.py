@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
+import psycopg
 from pypgstac.version import __version__ as PYPGSTAC_VERSION
 
+from geopera_stac_ext.db.migrate import installed_pgstac_version, migrate
 from geopera_stac_ext.errors import SetupError
 
 # NOTE: the versions the whole test suite ran against. The SQL of this package (and of the
@@ -62,12 +64,15 @@ def check_upgradable(found: str | None) -> None:
         raise refusal(found)
 
 
-def installed_version_sync(conn: Any) -> str | None:
-    """The pgstac version of the database (psycopg connection)."""
-    if conn.execute(REGCLASS_SQL).fetchone()[0] is None:
-        return None
-    row = conn.execute(VERSION_SQL).fetchone()
-    return None if row is None else row[0]
+def migrate_supported(dsn: str) -> dict:
+    """db.migrate.migrate, refused before pypgstac touches a pgstac we are not tested with
+    (a newer one is never "migrated" down) and checked after (the app's and every CLI
+    command's start-up go through here)."""
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        check_upgradable(installed_pgstac_version(conn))
+    result = migrate(dsn)
+    check_supported(result["pgstac_version"])
+    return result
 
 
 async def installed_version(conn: Any) -> str | None:
