@@ -130,13 +130,34 @@ def _serve(args: argparse.Namespace, settings: Settings, uvicorn: Any) -> int:
             print(f"export GEOPERA_API_KEY={info['api_key']} PROJECT_ID={info['project_id']} "
                   f"GEOPERA_BASE_URL={info['base_url']}", file=sys.stderr, flush=True)
         os.environ.update(env)
+        # NOTE: access_log=False: the app logs one access line per request itself (problems.py).
+        common = dict(host=args.host, port=args.port, log_level=args.log_level,
+                      access_log=False)
+        if args.workers > 1:
+            # NOTE: each worker process builds its app from the environment (the PG* of the
+            # database set above, GEOPERA_*); this process keeps the embedded cluster for them
+            # and stops it after the last worker exits.
+            if settings.demo:
+                os.environ["GEOPERA_DEMO"] = "true"
+            uvicorn.run(WORKER_APP, factory=True, workers=args.workers, **common)
+            return 0
         from geopera_stac_ext.app import create_app
 
-        app = create_app(settings, pg_env=env)
-        # NOTE: access_log=False: the app logs one access line per request itself (problems.py).
-        uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level,
-                    access_log=False)
+        uvicorn.run(create_app(settings, pg_env=env), **common)
     return 0
+
+
+WORKER_APP = "geopera_stac_ext.app:create_app_from_env"
+
+
+def workers_arg(value: str) -> int:
+    try:
+        n = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {value!r}") from None
+    if not 1 <= n <= 64:
+        raise argparse.ArgumentTypeError("must be between 1 and 64")
+    return n
 
 
 def _admin(args: argparse.Namespace, settings: Settings) -> int:
@@ -182,6 +203,10 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("serve", help="serve the op API and the STAC API")
     s.add_argument("--host", default="127.0.0.1")
     s.add_argument("--port", type=int, default=8080)
+    s.add_argument("--workers", type=workers_arg,
+                   default=os.environ.get("GEOPERA_WORKERS", "1"),
+                   help="server processes sharing the port (uvicorn workers; default 1, or "
+                        "GEOPERA_WORKERS)")
     s.add_argument("--demo", action="store_true",
                    help="seed a demo organization, project, collection and items; print a key")
     s.set_defaults(func=cmd_serve)
