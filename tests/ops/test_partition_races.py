@@ -12,7 +12,7 @@ import psycopg
 
 from conftest import create_collection, item_params
 from geopera_stac_ext.pgstac.partitions import PARTITION_LOCK
-from geopera_stac_ext.settings import dsn_from_env
+from geopera_stac_ext.core.settings import dsn_from_env
 from test_loader import GEN, _load
 
 

@@ -12,13 +12,13 @@ import pytest
 from fastapi.testclient import TestClient
 
 from geopera_stac_ext.app import create_app
-from geopera_stac_ext.errors import SetupError
+from geopera_stac_ext.core.errors import SetupError
 from geopera_stac_ext.pgstac.version import (
     SUPPORTED_PGSTAC,
     check_supported,
     check_upgradable,
 )
-from geopera_stac_ext.settings import dsn_from_env
+from geopera_stac_ext.core.settings import dsn_from_env
 
 CLI = str(Path(sys.executable).parent / "geopera-stac")
 

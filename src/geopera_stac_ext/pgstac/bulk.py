@@ -9,7 +9,7 @@ import orjson
 import psycopg
 from pypgstac.hydration import dehydrate
 
-from geopera_stac_ext.errors import InvalidRequest
+from geopera_stac_ext.core.errors import InvalidRequest
 from geopera_stac_ext.pgstac.partitions import LOCK_SQL, PARTITION_LOCK
 
 # NOTE: the columns pypgstac's Loader.load_partition COPYs; the rows are made by stac_row,

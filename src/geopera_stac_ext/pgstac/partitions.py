@@ -6,7 +6,7 @@ from typing import Any
 
 import asyncpg
 
-from geopera_stac_ext.errors import TransientConflict
+from geopera_stac_ext.core.errors import TransientConflict
 
 # NOTE: pgstac creates a collection's partition (CREATE TABLE … PARTITION OF items) inside
 # check_partition, on the collection's first item. Two transactions doing that at once can

@@ -8,7 +8,7 @@ import psycopg
 from pypgstac.version import __version__ as PYPGSTAC_VERSION
 
 from geopera_stac_ext.db.migrate import installed_pgstac_version, migrate
-from geopera_stac_ext.errors import SetupError
+from geopera_stac_ext.core.errors import SetupError
 
 # NOTE: the versions the whole test suite ran against. The SQL of this package (and of the
 # search engine and loader) reads pgstac's tables and calls its functions directly, so a

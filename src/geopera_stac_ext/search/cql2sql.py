@@ -9,8 +9,8 @@ from typing import Any
 import orjson
 
 from geopera_stac_ext.db.sql import Fragment, Query
-from geopera_stac_ext.errors import InvalidRequest
-from geopera_stac_ext.models.common import _geometry
+from geopera_stac_ext.core.errors import InvalidRequest
+from geopera_stac_ext.core.fields import _geometry
 from geopera_stac_ext.search.cql2ops import (
     ARITHMETIC,
     ARRAY,

@@ -6,8 +6,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from geopera_stac_ext.db.sql import Query
-from geopera_stac_ext.records import ITEM_COLUMNS, asset_record, item_record
-from geopera_stac_ext.search.counts import count_live
+from geopera_stac_ext.domain.records import ITEM_COLUMNS, asset_record, item_record
+from geopera_stac_ext.domain.counts import count_live
 from geopera_stac_ext.search.fields import COLUMNS, SORTABLE, STAC, stac_name
 from geopera_stac_ext.search.paging import keyset_clause
 from geopera_stac_ext.search.params import parse_bbox
@@ -23,7 +23,7 @@ from geopera_stac_ext.search.where import (
     uuids,
     where,
 )
-from geopera_stac_ext.stac_feature import stac_feature
+from geopera_stac_ext.domain.stac_feature import stac_feature
 
 
 @dataclass

@@ -7,9 +7,9 @@ from typing import Any
 
 import orjson
 
-from geopera_stac_ext.errors import InvalidRequest
-from geopera_stac_ext.models.common import finite_number
-from geopera_stac_ext.models.jsonsafe import unsafe_json
+from geopera_stac_ext.core.errors import InvalidRequest
+from geopera_stac_ext.core.fields import finite_number
+from geopera_stac_ext.core.jsonsafe import unsafe_json
 from geopera_stac_ext.search.cql2text import parse_cql2_text
 from geopera_stac_ext.search.fields import SORTABLE
 

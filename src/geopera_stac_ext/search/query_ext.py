@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from geopera_stac_ext.errors import InvalidRequest
+from geopera_stac_ext.core.errors import InvalidRequest
 
 QUERY_OPS = ("eq", "neq", "lt", "lte", "gt", "gte", "startsWith", "endsWith", "contains", "in")
 QUERY_TO_CQL2 = {"eq": "=", "neq": "<>", "lt": "<", "lte": "<=", "gt": ">", "gte": ">="}

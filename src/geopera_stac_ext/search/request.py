@@ -8,8 +8,8 @@ from typing import Any
 
 import orjson
 
-from geopera_stac_ext.errors import InvalidRequest
-from geopera_stac_ext.models.common import _geometry
+from geopera_stac_ext.core.errors import InvalidRequest
+from geopera_stac_ext.core.fields import _geometry
 from geopera_stac_ext.search.cql2text import parse_cql2_text_async
 from geopera_stac_ext.search.params import (
     parse_bbox,
