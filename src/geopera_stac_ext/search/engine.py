@@ -24,6 +24,7 @@ from geopera_stac_ext.search.where import (
     where,
 )
 from geopera_stac_ext.domain.stac_feature import stac_feature
+from geopera_stac_ext.storage.asset_tokens import HrefSigner
 
 
 @dataclass
@@ -200,10 +201,10 @@ def record_feature(record: dict[str, Any]) -> dict[str, Any]:
             "bbox": record["bbox"], "properties": props}
 
 
-async def stac_features(conn: Any, records: list[dict[str, Any]], base_url: str
-                        ) -> list[dict[str, Any]]:
+async def stac_features(conn: Any, records: list[dict[str, Any]], base_url: str,
+                        signer: HrefSigner | None = None) -> list[dict[str, Any]]:
     assets = await assets_by_item(conn, [r["id"] for r in records])
-    return [stac_feature(r, assets[r["id"]], base_url) for r in records]
+    return [stac_feature(r, assets[r["id"]], base_url, signer=signer) for r in records]
 
 
 # NOTE: the engine's public surface; request parsing, visibility and clauses live in their
