@@ -54,6 +54,7 @@ COLUMNS: dict[str, Column] = {
 # string such as pystac-client's query `eo:cloud_cover<10` ("10") compares as the number 10.
 TYPED_PROPERTIES = {"eo:cloud_cover": "num", "gsd": "num", "title": "text",
                     "description": "text"}
+assert not any("'" in k for k in TYPED_PROPERTIES)  # NOTE: they are written into SQL (prop)
 KINDS = {"timestamp": "ts", "text": "text", "geometry": "geom"}
 COMPARISONS = {"=", "<>", "<", "<=", ">", ">="}
 SPATIAL = {"s_intersects": "ST_Intersects", "intersects": "ST_Intersects",
@@ -267,8 +268,12 @@ class Translator:
         if col is not None:
             return Val(col.sql, KINDS[col.kind])
         key = stac_name(name)
-        j = f"(p.content->'properties'->{self.bind(key, '::text')})"
         declared = TYPED_PROPERTIES.get(key)
+        # NOTE: a declared property's name is our own constant (no quote in it), written into
+        # the SQL so that its expression index (pgstac_migrations/0090) matches a generic
+        # plan; any other name stays a bound parameter.
+        ref = f"'{key}'" if declared is not None else self.bind(key, "::text")
+        j = f"(p.content->'properties'->{ref})"
         if declared == "num":
             return Val(_num_of(j), "num", j)
         if declared == "text":
