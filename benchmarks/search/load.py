@@ -20,10 +20,10 @@ from pypgstac.db import PgstacDB
 from pypgstac.load import Loader, Methods
 from pypgstac.migrate import Migrate
 
-from geopera_stac_ext import tenancy
-from geopera_stac_ext.storage import buckets
+from geopera_stac_ext.admin import tenancy
+from geopera_stac_ext.core.settings import dsn_from_env
 from geopera_stac_ext.db.migrate import migrate
-from geopera_stac_ext.settings import dsn_from_env
+from geopera_stac_ext.storage import buckets
 
 BIN = Path(sys.executable).parent
 

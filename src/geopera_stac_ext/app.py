@@ -29,16 +29,16 @@ from stac_fastapi.pgstac.types.search import PgstacSearch
 from geopera_stac_ext.auth.guard import authenticate, require_scope
 from geopera_stac_ext.db.pool import close_pools, connection, open_pools
 from geopera_stac_ext.db.replica import LSN_HEADER, ReadAfterWriteMiddleware
-from geopera_stac_ext.errors import GeoperaError
-from geopera_stac_ext.extension import OperationsExtension
-from geopera_stac_ext.models.common import configure_geometry_limits
-from geopera_stac_ext.problems import RequestContextMiddleware, install_handlers, problem_response
+from geopera_stac_ext.core.errors import GeoperaError
+from geopera_stac_ext.api.extension import OperationsExtension
+from geopera_stac_ext.core.fields import configure_geometry_limits
+from geopera_stac_ext.api.problems import RequestContextMiddleware, install_handlers, problem_response
 from geopera_stac_ext.search.gate import SearchGateMiddleware
-from geopera_stac_ext.search.stac_input import StacInputMiddleware
-from geopera_stac_ext.search.stac_client import GeoperaStacClient, stac_extension_overrides
-from geopera_stac_ext.settings import Settings, external_pg_env, read_pg_env
-from geopera_stac_ext.logredact import install_redaction
-from geopera_stac_ext.storage.routes import DownloadsExtension
+from geopera_stac_ext.api.stac_input import StacInputMiddleware
+from geopera_stac_ext.api.stac_client import GeoperaStacClient, stac_extension_overrides
+from geopera_stac_ext.core.settings import Settings, external_pg_env, read_pg_env
+from geopera_stac_ext.core.logredact import install_redaction
+from geopera_stac_ext.api.asset_routes import DownloadsExtension
 from geopera_stac_ext.storage.signing import check_signing_secret
 
 log = logging.getLogger(__name__)

@@ -12,8 +12,8 @@ from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from geopera_stac_ext.errors import GeoperaError, SetupError
-from geopera_stac_ext.settings import Settings, dsn_from_env, external_pg_env
+from geopera_stac_ext.core.errors import GeoperaError, SetupError
+from geopera_stac_ext.core.settings import Settings, dsn_from_env, external_pg_env
 
 log = logging.getLogger("geopera_stac_ext.cli")
 
@@ -119,7 +119,7 @@ def _serve(args: argparse.Namespace, settings: Settings, uvicorn: Any) -> int:
     with database(settings) as env:
         ensure_migrated(env)
         if args.demo:
-            from geopera_stac_ext.demo import seed_demo
+            from geopera_stac_ext.demo.seed import seed_demo
 
             info = run_db(env, lambda c: seed_demo(c, settings))
             info["base_url"] = f"http://{args.host}:{args.port}"
@@ -129,7 +129,7 @@ def _serve(args: argparse.Namespace, settings: Settings, uvicorn: Any) -> int:
             print(f"export GEOPERA_API_KEY={info['api_key']} PROJECT_ID={info['project_id']} "
                   f"GEOPERA_BASE_URL={info['base_url']}", file=sys.stderr, flush=True)
         os.environ.update(env)
-        # NOTE: access_log=False: the app logs one access line per request itself (problems.py).
+        # NOTE: access_log=False: the app logs one access line per request itself (api/problems.py).
         common = dict(host=args.host, port=args.port, log_level=args.log_level,
                       access_log=False)
         if args.workers > 1:
@@ -160,7 +160,7 @@ def workers_arg(value: str) -> int:
 
 
 def _admin(args: argparse.Namespace, settings: Settings) -> int:
-    from geopera_stac_ext import tenancy
+    from geopera_stac_ext.admin import tenancy
 
     handlers: dict[str, Callable[[Any], Awaitable[Any]]] = {
         "create-org": lambda c: tenancy.create_org(c, args.name, args.plan),
@@ -250,8 +250,8 @@ def build_parser() -> argparse.ArgumentParser:
 def _load_plugins() -> None:
     import importlib
 
-    for mod in ("geopera_stac_ext.lifecycle.cli", "geopera_stac_ext.ingest.cli",
-                "geopera_stac_ext.admin.commands", "geopera_stac_ext.storage.admin_cli"):
+    for mod in ("geopera_stac_ext.lifecycle.commands", "geopera_stac_ext.ingest.cli",
+                "geopera_stac_ext.admin.commands", "geopera_stac_ext.storage.commands"):
         try:
             importlib.import_module(mod)
         except ImportError as e:
@@ -265,7 +265,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=args.log_level.upper(), stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    from geopera_stac_ext.logredact import install_redaction
+    from geopera_stac_ext.core.logredact import install_redaction
 
     install_redaction()
     try:

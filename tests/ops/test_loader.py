@@ -13,7 +13,7 @@ from pypgstac.db import PgstacDB
 from pypgstac.load import Loader
 
 from conftest import create_collection, ok, op
-from geopera_stac_ext.errors import InvalidRequest, NotFound
+from geopera_stac_ext.core.errors import InvalidRequest, NotFound
 from geopera_stac_ext.ingest import run as run_module
 from geopera_stac_ext.ingest import validate as validate_module
 from geopera_stac_ext.ingest.plan import LoadPlan
@@ -22,7 +22,7 @@ from geopera_stac_ext.ingest.validate import Checked, fast_check, feature_to_par
 from geopera_stac_ext.pgstac import bulk
 from geopera_stac_ext.ops import items as items_module
 from geopera_stac_ext.ops.items import ItemsCreateParams
-from geopera_stac_ext.settings import dsn_from_env
+from geopera_stac_ext.core.settings import dsn_from_env
 
 GEN = Path(__file__).resolve().parents[2] / "benchmarks" / "tools" / "gen_items.py"
 

@@ -16,7 +16,7 @@ import pytest
 from geopera import Geopera
 from geopera_stac_ext.app import create_app
 from geopera_stac_ext.db.embedded import EmbeddedCluster
-from geopera_stac_ext.settings import Settings, read_pg_env
+from geopera_stac_ext.core.settings import Settings, read_pg_env
 
 from conftest import World, item_params, serving
 

@@ -6,7 +6,7 @@ from datetime import datetime, timezone
 import pytest
 from plpygis import Geometry
 
-from geopera_stac_ext.errors import InvalidRequest
+from geopera_stac_ext.core.errors import InvalidRequest
 from geopera_stac_ext.ingest.encode import ewkb, new_uuids
 from geopera_stac_ext.ingest.plan import month_ceil, month_floor
 from geopera_stac_ext.ingest.validate import plain_object_parts

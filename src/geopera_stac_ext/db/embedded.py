@@ -18,8 +18,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from geopera_stac_ext.errors import SetupError
-from geopera_stac_ext.secretfile import write_private
+from geopera_stac_ext.core.errors import SetupError
+from geopera_stac_ext.core.secretfile import write_private
 
 log = logging.getLogger(__name__)
 

@@ -17,7 +17,7 @@ from geopera_stac_ext.db.replica import (
     note_written,
     requested_lsn,
 )
-from geopera_stac_ext.errors import (
+from geopera_stac_ext.core.errors import (
     Conflict,
     InvalidRequest,
     NotFound,

@@ -6,7 +6,7 @@ import re
 from contextvars import ContextVar
 from typing import Any
 
-from geopera_stac_ext.errors import InvalidRequest
+from geopera_stac_ext.core.errors import InvalidRequest
 
 # NOTE: a write op's response names the primary's WAL position after its commit; a client that
 # sends it back on a later request is answered from a database that has replayed at least that

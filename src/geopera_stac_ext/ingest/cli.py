@@ -10,9 +10,9 @@ from typing import Any
 import psycopg
 
 from geopera_stac_ext import cli
-from geopera_stac_ext.errors import InvalidRequest
+from geopera_stac_ext.core.errors import InvalidRequest
 from geopera_stac_ext.ingest.run import DEFAULT_BATCH, DEFAULT_WRITERS, load_file
-from geopera_stac_ext.settings import Settings, dsn_from_env
+from geopera_stac_ext.core.settings import Settings, dsn_from_env
 
 
 def cmd_load(args: argparse.Namespace, settings: Settings) -> int:

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from geopera_stac_ext.errors import InvalidRequest
+from geopera_stac_ext.core.errors import InvalidRequest
 from geopera_stac_ext.ingest.validate import Asset
 from geopera_stac_ext.pgstac.bulk import ITEMS_COPY
 

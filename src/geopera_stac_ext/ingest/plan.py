@@ -10,13 +10,13 @@ from typing import Any
 
 import psycopg
 
-from geopera_stac_ext.errors import InvalidRequest, NotFound
+from geopera_stac_ext.core.errors import InvalidRequest, NotFound
 from geopera_stac_ext.ingest.encode import NULL, Prepared, payloads
-from geopera_stac_ext.lifecycle.policy import first_transition
+from geopera_stac_ext.domain.retention import first_transition
 from geopera_stac_ext.pgstac import bulk
-from geopera_stac_ext.settings import Settings
+from geopera_stac_ext.core.settings import Settings
 from geopera_stac_ext.storage.buckets import GRANTS_SQL
-from geopera_stac_ext.tenancy import stac_collection
+from geopera_stac_ext.admin.tenancy import stac_collection
 
 PROJECT_SQL = ("SELECT p.id, p.org_id, p.inbox_collection, coalesce(o.plan, 'free')"
                " FROM geopera.projects p LEFT JOIN geopera.organizations o ON o.id = p.org_id"

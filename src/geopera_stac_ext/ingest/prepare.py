@@ -7,14 +7,14 @@ from typing import Any
 
 import orjson
 
-from geopera_stac_ext.errors import InvalidRequest
+from geopera_stac_ext.core.errors import InvalidRequest
 from geopera_stac_ext.ingest.encode import Prepared, asset_rows, esc, geometry_ewkb
 from geopera_stac_ext.ingest.plan import Batch, LoadPlan
 from geopera_stac_ext.ingest.validate import (
     Checked, check_hrefs, check_params, collection_ref, feature_to_params, item_id_of, utc)
-from geopera_stac_ext.models.common import bbox_of, polygon_of
+from geopera_stac_ext.core.fields import bbox_of, polygon_of
 from geopera_stac_ext.pgstac import bulk
-from geopera_stac_ext.records import stac_content
+from geopera_stac_ext.domain.records import stac_content
 
 
 def item_content(p: Checked, item_id: str, now: datetime) -> dict[str, Any]:

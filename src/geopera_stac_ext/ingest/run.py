@@ -15,11 +15,11 @@ from typing import Any, BinaryIO, TextIO
 
 import psycopg
 
-from geopera_stac_ext.errors import GeoperaError, InvalidRequest
+from geopera_stac_ext.core.errors import GeoperaError, InvalidRequest
 from geopera_stac_ext.ingest.plan import Batch, LoadPlan
 from geopera_stac_ext.ingest.prepare import prepare
 from geopera_stac_ext.ingest.write import BatchWriter, NotWritten
-from geopera_stac_ext.settings import Settings
+from geopera_stac_ext.core.settings import Settings
 
 DEFAULT_BATCH = 5000
 DEFAULT_WRITERS = 2

@@ -10,9 +10,9 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 
-from geopera_stac_ext.errors import InvalidRequest
-from geopera_stac_ext.models.common import _bbox, _datetime, _geometry
-from geopera_stac_ext.records import MAPPED_PROPERTIES, STAC_TO_RECORD
+from geopera_stac_ext.core.errors import InvalidRequest
+from geopera_stac_ext.core.fields import _bbox, _datetime, _geometry
+from geopera_stac_ext.domain.records import MAPPED_PROPERTIES, STAC_TO_RECORD
 from geopera_stac_ext.storage.buckets import check_grants, covers
 from geopera_stac_ext.storage.hrefs import CONTROL, check_href
 from geopera_stac_ext.storage.media import valid_media_type
@@ -150,7 +150,7 @@ def check_params(params: dict[str, Any]) -> Checked:
     if checked is not None:
         return checked
     from geopera_stac_ext.ops.items import ItemsCreateParams
-    from geopera_stac_ext.problems import describe_validation
+    from geopera_stac_ext.api.problems import describe_validation
 
     try:
         return Checked.of(ItemsCreateParams.model_validate(params))

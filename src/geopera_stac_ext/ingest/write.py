@@ -11,7 +11,7 @@ import psycopg
 from geopera_stac_ext.ingest.encode import payloads
 from geopera_stac_ext.ingest.plan import Batch, LoadPlan
 from geopera_stac_ext.pgstac import bulk
-from geopera_stac_ext.tenancy import stac_collection
+from geopera_stac_ext.admin.tenancy import stac_collection
 
 # (line, reason) of a batch's lines that were not written: rejected, or skipped as already
 # loaded (reason None, with --skip-existing)

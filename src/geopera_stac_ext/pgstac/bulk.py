@@ -9,8 +9,8 @@ import orjson
 import psycopg
 from pypgstac.hydration import dehydrate
 
-from geopera_stac_ext.errors import InvalidRequest
-from geopera_stac_ext.partitions import LOCK_SQL, PARTITION_LOCK
+from geopera_stac_ext.core.errors import InvalidRequest
+from geopera_stac_ext.pgstac.partitions import LOCK_SQL, PARTITION_LOCK
 
 # NOTE: the columns pypgstac's Loader.load_partition COPYs; the rows are made by stac_row,
 # which is Loader.format_item's (tests/ops/test_loader.py compares them).
@@ -88,7 +88,7 @@ def collection_bases(conn: psycopg.Connection, ids: list[str]
 
 
 def lock_partitions(cur: psycopg.Cursor) -> None:
-    """Partitions are created one transaction at a time (partitions.py)."""
+    """Partitions are created one transaction at a time (pgstac/partitions.py)."""
     cur.execute(LOCK_SQL.format("%s"), (PARTITION_LOCK,))
 
 

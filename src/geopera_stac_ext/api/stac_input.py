@@ -9,9 +9,9 @@ from urllib.parse import parse_qsl
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from geopera_stac_ext.errors import GeoperaError, InvalidRequest
-from geopera_stac_ext.models.jsonsafe import unsafe_json
-from geopera_stac_ext.problems import problem_response
+from geopera_stac_ext.core.errors import GeoperaError, InvalidRequest
+from geopera_stac_ext.core.jsonsafe import unsafe_json
+from geopera_stac_ext.api.problems import problem_response
 
 # NOTE: stac-fastapi's request models (stac-pydantic) raise OverflowError on datetimes that
 # leave years 1-9999 in UTC and call .get() on a body that is not an object: 500s. Every STAC
@@ -27,7 +27,7 @@ PARAMS = {"bbox": "bbox", "intersects": "intersects", "datetime": "datetime", "i
 
 async def check_search_params(params: dict[str, Any], *, from_query: bool) -> None:
     """Raise InvalidRequest naming the first bad search parameter."""
-    from geopera_stac_ext.search.stac_client import GeoperaStacClient
+    from geopera_stac_ext.api.stac_client import GeoperaStacClient
 
     if (problem := unsafe_json(params)) is not None:
         raise InvalidRequest(problem)

@@ -99,7 +99,7 @@ def pg_env_from_url(url: str, name: str) -> dict[str, str]:
     """PG* variables of a postgresql:// URL (`name` is the setting, for the error)."""
     u = urlparse(url)
     if u.scheme not in ("postgres", "postgresql"):
-        from geopera_stac_ext.errors import SetupError
+        from geopera_stac_ext.core.errors import SetupError
 
         raise SetupError(f"{name} must be a postgresql:// URL")
     return {
