@@ -58,11 +58,15 @@ def deep_token(base: str, headers: dict, depth: int) -> str:
                 return dict(httpx.URL(url).params)["token"]
 
 
-def shapes(ours: str, stock: str, info: dict, depth: int) -> list[tuple[str, str, object]]:
+def shapes(ours: str, stock: str, info: dict, depth: int, only: str | None = None,
+           skip_stock: bool = False) -> list[tuple[str, str, object]]:
     """(shape, side, send) in run order: stock first, then this service's variants."""
     key = {"authorization": f"Bearer {info['api_key']}"}
     col_ours, col_stock = info["collection"], info["collection_name"]
-    t_ours, t_stock = deep_token(ours, key, depth), deep_token(stock, {}, depth)
+    # NOTE: following links to the deep page takes a while; only when that line runs.
+    deep = only is None or only in f"page at {depth}"
+    t_ours = deep_token(ours, key, depth) if deep else ""
+    t_stock = deep_token(stock, {}, depth) if deep and not skip_stock else ""
     cloud = {"limit": 10, "filter": "eo:cloud_cover<5", "filter-lang": "cql2-text"}
     get = lambda base, path, params=None, h=None: (  # noqa: E731
         lambda cl, rnd: cl.get(base + path, params=params, headers=h))
@@ -150,7 +154,8 @@ def main() -> None:
          served([str(BIN / "uvicorn"), "stac_fastapi.pgstac.app:create_app", "--factory",
                  "--host", "127.0.0.1", "--port", str(ps), "--log-level", "warning"],
                 stock_env, stock + "/_mgmt/ping"):
-        runs = [(shape, side, send) for shape, side, send in shapes(ours, stock, info, a.depth)
+        runs = [(shape, side, send) for shape, side, send in shapes(ours, stock, info, a.depth, a.only,
+                                                               a.skip_stock)
                 if (not a.only or a.only in shape)
                 and not (a.skip_stock and side.startswith("stock"))]
         for shape, side, send in runs:
