@@ -24,6 +24,7 @@ from geopera_stac_ext.auth.guard import Principal  # noqa: E402
 from geopera_stac_ext.db.embedded import EmbeddedCluster  # noqa: E402
 from geopera_stac_ext.demo import run_op  # noqa: E402
 from geopera_stac_ext.settings import Settings  # noqa: E402
+from geopera_stac_ext.storage import buckets  # noqa: E402
 
 BIN = REPO / ".venv" / "bin"
 
@@ -119,6 +120,7 @@ def seed_all(env: dict, settings: Settings, items: int) -> dict:
         out = {}
         for name, n in (("flooder", items), ("reader", 20)):
             org = await tenancy.create_org(conn, name, "paid")
+            await buckets.allow_bucket(conn, org["id"], None, "s3://bench/")
             project = (await tenancy.create_project(conn, name, org["id"]))["id"]
             user = await tenancy.create_user(conn, f"{name}@example.com")
             await tenancy.grant(conn, user["id"], "owner", org_id=org["id"])

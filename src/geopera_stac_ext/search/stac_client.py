@@ -38,6 +38,10 @@ from geopera_stac_ext.storage.signing import signing_secret
 
 GEOJSON = "application/geo+json"
 JSON = "application/json"
+# NOTE: search/stac_input.py parses GET/POST /search once, off the event loop, and leaves
+# (SearchRequest, POST body or None) under this key of the request's scope state; a POST body
+# then reaches stac-fastapi's model without `intersects`.
+PARSED_SEARCH = "geopera.search"
 QUERYABLES_REL = "http://www.opengis.net/def/rel/ogc/1.0/queryables"
 FILTER_CONF = "http://www.opengis.net/spec/ogcapi-features-3/1.0/conf/filter"
 SEARCH_CONFORMANCE = [FILTER_CONF, "https://api.stacspec.org/v1.0.0-rc.2/item-search#filter",
@@ -304,10 +308,11 @@ class GeoperaStacClient(CoreCrudClient):
                          limit: int | None = None, query: Any = None, fields: Any = None,
                          sortby: Any = None, filter_expr: Any = None, filter_lang: Any = None,
                          token: str | None = None, **kwargs: Any) -> Any:
-        req = await self._request(collections=collections, ids=ids, bbox=bbox,
-                                  intersects=intersects, datetime=datetime, limit=limit,
-                                  query=query, filter_expr=filter_expr,
-                                  filter_lang=filter_lang, sortby=sortby)
+        parsed = request.scope.get("state", {}).get(PARSED_SEARCH)
+        req = parsed[0] if parsed else await self._request(
+            collections=collections, ids=ids, bbox=bbox, intersects=intersects,
+            datetime=datetime, limit=limit, query=query, filter_expr=filter_expr,
+            filter_lang=filter_lang, sortby=sortby)
         return await self._search(request, req, collection_id=None, fields=fields,
                                   next_body=None, token=token)
 
@@ -316,16 +321,20 @@ class GeoperaStacClient(CoreCrudClient):
         filt = getattr(search_request, "filter_expr", None) or getattr(search_request, "filter",
                                                                        None)
         lang = getattr(search_request, "filter_lang", None)
-        req = await self._request(
-            collections=search_request.collections, ids=search_request.ids,
-            bbox=search_request.bbox, intersects=search_request.intersects,
-            datetime=search_request.datetime, limit=search_request.limit,
-            query=getattr(search_request, "query", None), filter_expr=filt, filter_lang=lang,
-            sortby=getattr(search_request, "sortby", None))
-        try:
-            body = await request.json()
-        except ValueError:
-            body = {}
+        parsed = request.scope.get("state", {}).get(PARSED_SEARCH)
+        if parsed:
+            req, body = parsed
+        else:
+            req = await self._request(
+                collections=search_request.collections, ids=search_request.ids,
+                bbox=search_request.bbox, intersects=search_request.intersects,
+                datetime=search_request.datetime, limit=search_request.limit,
+                query=getattr(search_request, "query", None), filter_expr=filt,
+                filter_lang=lang, sortby=getattr(search_request, "sortby", None))
+            try:
+                body = await request.json()
+            except ValueError:
+                body = {}
         body = {k: v for k, v in (body or {}).items() if k not in ("conf", "token")}
         return await self._search(request, req, collection_id=None,
                                   fields=getattr(search_request, "fields", None), next_body=body,
