@@ -162,6 +162,10 @@ def seed_all(env: dict, settings: Settings, items: int) -> dict:
                                   assets=[{"key": "data", "href": "s3://bench/x.tif"}])
                 ids.append(it["item"]["id"])
             out[name] = {"key": key["api_key"], "ids": ids}
+        # NOTE: statistics, as autovacuum keeps them on a live catalog: on fresh tables the
+        # planner guessed one row per table and evaluated the 20,000-vertex ST_Intersects
+        # 38,000 times (2.1 s of database time per search instead of 0.1 s).
+        await conn.execute("ANALYZE")
         return out
     return run_db(env, run)
 
