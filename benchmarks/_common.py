@@ -19,11 +19,11 @@ import psycopg
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "src"))
-from geopera_stac_ext import tenancy  # noqa: E402
+from geopera_stac_ext.admin import tenancy  # noqa: E402
 from geopera_stac_ext.auth.guard import Principal  # noqa: E402
 from geopera_stac_ext.db.embedded import EmbeddedCluster  # noqa: E402
 from geopera_stac_ext.db.migrate import migrate  # noqa: E402
-from geopera_stac_ext.settings import dsn_from_env  # noqa: E402
+from geopera_stac_ext.core.settings import dsn_from_env  # noqa: E402
 
 
 def bench_database(cluster: EmbeddedCluster, name: str = "bench") -> dict[str, str]:

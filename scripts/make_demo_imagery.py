@@ -1,6 +1,6 @@
 """Regenerates the demo's imagery: 512x512 RGB COGs + 128 px PNG thumbnails (needs gdal-bin).
 
-Usage: python3 scripts/make_demo_imagery.py [OUT_DIR]   (default src/geopera_stac_ext/demo_data)
+Usage: python3 scripts/make_demo_imagery.py [OUT_DIR]   (default src/geopera_stac_ext/demo/data)
 
 Each scene is synthetic farmland (fields, tracks, a lake, a ridge) drawn in pure Python, written
 as a binary PPM and turned into a georeferenced COG over its demo item's footprint with:
@@ -25,8 +25,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
-from geopera_stac_ext.demo import DEMO_ITEMS, FOOTPRINT_DEG  # noqa: E402
-from geopera_stac_ext.demo_imagery import SIZE, THUMBNAIL_SIZE  # noqa: E402
+from geopera_stac_ext.demo.seed import DEMO_ITEMS, FOOTPRINT_DEG  # noqa: E402
+from geopera_stac_ext.demo.imagery import SIZE, THUMBNAIL_SIZE  # noqa: E402
 
 FIELD_COLOURS = [(96, 128, 56), (140, 150, 70), (180, 160, 100), (120, 100, 70), (70, 110, 50),
                  (200, 180, 120), (150, 120, 80), (90, 140, 90)]
@@ -96,4 +96,4 @@ def main(out_dir: Path) -> None:
 
 
 if __name__ == "__main__":
-    main(Path(sys.argv[1]) if len(sys.argv) > 1 else ROOT / "src/geopera_stac_ext/demo_data")
+    main(Path(sys.argv[1]) if len(sys.argv) > 1 else ROOT / "src/geopera_stac_ext/demo/data")

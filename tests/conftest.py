@@ -23,12 +23,12 @@ import psycopg
 import pytest
 from fastapi.testclient import TestClient
 
-from geopera_stac_ext import tenancy
+from geopera_stac_ext.admin import tenancy
 from geopera_stac_ext.app import create_app
 from geopera_stac_ext.cli import run_db
 from geopera_stac_ext.db.embedded import EmbeddedCluster
 from geopera_stac_ext.db.migrate import migrate
-from geopera_stac_ext.settings import Settings, dsn_from_env
+from geopera_stac_ext.core.settings import Settings, dsn_from_env
 from geopera_stac_ext.storage import buckets
 
 TEMPLATE = "geopera_template"

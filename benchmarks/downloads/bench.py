@@ -18,8 +18,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from _common import bench_database, free_port, owner_of_new_project, served  # noqa: E402
 from geopera_stac_ext.cli import run_db  # noqa: E402
 from geopera_stac_ext.db.embedded import EmbeddedCluster  # noqa: E402
-from geopera_stac_ext.demo import run_op  # noqa: E402
-from geopera_stac_ext.settings import Settings  # noqa: E402
+from geopera_stac_ext.demo.seed import run_op  # noqa: E402
+from geopera_stac_ext.core.settings import Settings  # noqa: E402
 from geopera_stac_ext.storage.hrefs import project_area  # noqa: E402
 
 

@@ -20,12 +20,12 @@ import orjson
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from _common import REPO, bench_database, free_port, served  # noqa: E402
-from geopera_stac_ext import tenancy  # noqa: E402
+from geopera_stac_ext.admin import tenancy  # noqa: E402
 from geopera_stac_ext.cli import run_db  # noqa: E402
 from geopera_stac_ext.auth.guard import Principal  # noqa: E402
 from geopera_stac_ext.db.embedded import EmbeddedCluster  # noqa: E402
-from geopera_stac_ext.demo import run_op  # noqa: E402
-from geopera_stac_ext.settings import Settings  # noqa: E402
+from geopera_stac_ext.demo.seed import run_op  # noqa: E402
+from geopera_stac_ext.core.settings import Settings  # noqa: E402
 from geopera_stac_ext.storage import buckets  # noqa: E402
 
 BIN = REPO / ".venv" / "bin"

@@ -18,11 +18,11 @@ GEN = REPO / "benchmarks" / "tools" / "gen_items.py"
 BIN = Path(sys.executable).parent
 
 sys.path.insert(0, str(REPO / "src"))
-from geopera_stac_ext import tenancy  # noqa: E402
+from geopera_stac_ext.admin import tenancy  # noqa: E402
 from geopera_stac_ext.cli import run_db  # noqa: E402
 from geopera_stac_ext.db.embedded import EmbeddedCluster  # noqa: E402
 from geopera_stac_ext.db.migrate import migrate  # noqa: E402
-from geopera_stac_ext.settings import dsn_from_env  # noqa: E402
+from geopera_stac_ext.core.settings import dsn_from_env  # noqa: E402
 
 
 def busy_seconds() -> float:

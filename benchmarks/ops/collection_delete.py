@@ -17,9 +17,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from _common import REPO, bench_database, owner_of_new_project  # noqa: E402
 from geopera_stac_ext.cli import run_db  # noqa: E402
 from geopera_stac_ext.db.embedded import EmbeddedCluster  # noqa: E402
-from geopera_stac_ext.demo import run_op  # noqa: E402
-from geopera_stac_ext.loader import load_file  # noqa: E402
-from geopera_stac_ext.settings import Settings, dsn_from_env  # noqa: E402
+from geopera_stac_ext.demo.seed import run_op  # noqa: E402
+from geopera_stac_ext.ingest.run import load_file  # noqa: E402
+from geopera_stac_ext.core.settings import Settings, dsn_from_env  # noqa: E402
 
 GEN = REPO / "benchmarks" / "tools" / "gen_items.py"
 

@@ -114,7 +114,7 @@ def main() -> None:
     stock_env = {**env, "PGDATABASE": a.stock_db}
     import psycopg
 
-    from geopera_stac_ext.settings import dsn_from_env
+    from geopera_stac_ext.core.settings import dsn_from_env
     with psycopg.connect(dsn_from_env(info["env"])) as c:
         info["collection"], info["collection_name"] = map(str, c.execute(
             "SELECT id, name FROM geopera.collections ORDER BY name LIMIT 1").fetchone())

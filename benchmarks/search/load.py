@@ -19,10 +19,10 @@ from pypgstac.db import PgstacDB
 from pypgstac.load import Loader, Methods
 from pypgstac.migrate import Migrate
 
-from geopera_stac_ext import tenancy
+from geopera_stac_ext.admin import tenancy
 from geopera_stac_ext.db.migrate import migrate
-from geopera_stac_ext.settings import dsn_from_env
-from geopera_stac_ext.tenancy import stac_collection
+from geopera_stac_ext.core.settings import dsn_from_env
+from geopera_stac_ext.admin.tenancy import stac_collection
 
 
 def create_database(env: dict[str, str], name: str) -> dict[str, str]:

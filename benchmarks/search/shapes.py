@@ -26,8 +26,8 @@ from _common import (  # noqa: E402
 )
 from geopera_stac_ext.cli import run_db  # noqa: E402
 from geopera_stac_ext.db.embedded import EmbeddedCluster  # noqa: E402
-from geopera_stac_ext.loader import load_file  # noqa: E402
-from geopera_stac_ext.settings import Settings, dsn_from_env  # noqa: E402
+from geopera_stac_ext.ingest.run import load_file  # noqa: E402
+from geopera_stac_ext.core.settings import Settings, dsn_from_env  # noqa: E402
 
 GEN = REPO / "benchmarks" / "tools" / "gen_items.py"
 

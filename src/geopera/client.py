@@ -29,6 +29,20 @@ __version__ = "0.1.0"
 DEFAULT_BASE_URL = "https://api.geopera.com"
 _USER_AGENT = f"geopera-python/{__version__}"
 _ACCEPT = "application/json, application/geo+json, application/problem+json"
+_LSN_HEADER = "X-Geopera-LSN"
+_MIN_LSN_HEADER = "X-Geopera-Min-LSN"
+
+
+def _lsn_value(text: str) -> int | None:
+    """A PostgreSQL WAL position `X/Y` as a number (None when malformed)."""
+    hi, sep, lo = text.strip().partition("/")
+    try:
+        return (int(hi, 16) << 32) | int(lo, 16) if sep and len(hi) <= 8 and len(lo) <= 8 \
+            else None
+    except ValueError:
+        return None
+
+
 # Non-JSON error bodies are usually proxy HTML pages; keep exception messages readable.
 _MAX_TEXT_DETAIL = 500
 
@@ -76,6 +90,20 @@ class Geopera:
             },
         )
 
+    def _remember_lsn(self, response: httpx.Response) -> None:
+        """Send the newest write position back, so later reads see this client's writes.
+
+        NOTE: a service with a read replica names, on each write, the database position of
+        that write (X-Geopera-LSN); a read sent with X-Geopera-Min-LSN is answered from a
+        database that has it (docs/deploy.md "Read replica").
+        """
+        lsn = response.headers.get(_LSN_HEADER)
+        if lsn is None or _lsn_value(lsn) is None:
+            return
+        current = self._http.headers.get(_MIN_LSN_HEADER)
+        if current is None or _lsn_value(lsn) > (_lsn_value(current) or -1):
+            self._http.headers[_MIN_LSN_HEADER] = lsn
+
     def __repr__(self) -> str:
         return f"Geopera(base_url={self.base_url!r})"
 
@@ -107,6 +135,7 @@ class Geopera:
                 break
             self._sleep(self._retry_wait(response, attempt))
             attempt += 1
+        self._remember_lsn(response)
         if not response.is_success:
             raise _error_from_response(response)
         if not response.content:

@@ -28,16 +28,17 @@ from stac_fastapi.pgstac.types.search import PgstacSearch
 
 from geopera_stac_ext.auth.guard import authenticate, require_scope
 from geopera_stac_ext.db.pool import close_pools, connection, open_pools
-from geopera_stac_ext.errors import GeoperaError
-from geopera_stac_ext.extension import OperationsExtension
-from geopera_stac_ext.models.common import configure_geometry_limits
-from geopera_stac_ext.problems import RequestContextMiddleware, install_handlers, problem_response
+from geopera_stac_ext.db.replica import LSN_HEADER, ReadAfterWriteMiddleware
+from geopera_stac_ext.core.errors import GeoperaError
+from geopera_stac_ext.api.extension import OperationsExtension
+from geopera_stac_ext.core.fields import configure_geometry_limits
+from geopera_stac_ext.api.problems import RequestContextMiddleware, install_handlers, problem_response
 from geopera_stac_ext.search.gate import SearchGateMiddleware
-from geopera_stac_ext.search.stac_input import StacInputMiddleware
-from geopera_stac_ext.search.stac_client import GeoperaStacClient, stac_extension_overrides
-from geopera_stac_ext.settings import Settings, external_pg_env
-from geopera_stac_ext.logredact import install_redaction
-from geopera_stac_ext.storage.routes import DownloadsExtension
+from geopera_stac_ext.api.stac_input import StacInputMiddleware
+from geopera_stac_ext.api.stac_client import GeoperaStacClient, stac_extension_overrides
+from geopera_stac_ext.core.settings import Settings, external_pg_env, read_pg_env
+from geopera_stac_ext.core.logredact import install_redaction
+from geopera_stac_ext.api.asset_routes import DownloadsExtension
 from geopera_stac_ext.storage.signing import check_signing_secret
 
 log = logging.getLogger(__name__)
@@ -85,9 +86,12 @@ def advertise_sort_v1_0(search_extensions: list[Any]) -> None:
 
 
 def create_app(settings: Settings | None = None, *, pg_env: dict[str, str] | None = None,
-               clock: Callable[[], datetime] | None = None) -> FastAPI:
-    """Build the app. Database: pg_env, else DATABASE_URL/PG*, else the embedded cluster."""
+               clock: Callable[[], datetime] | None = None,
+               read_env: dict[str, str] | None = None) -> FastAPI:
+    """Build the app. Database: pg_env, else DATABASE_URL/PG*, else the embedded cluster;
+    reads on read_env, else GEOPERA_READ_DATABASE_URL, else the same database."""
     settings = settings or Settings()
+    read_env = read_env or read_pg_env(settings)
     check_signing_secret(settings, demo=settings.demo)
     install_redaction()
     stac_settings = StacSettings(
@@ -117,7 +121,7 @@ def create_app(settings: Settings | None = None, *, pg_env: dict[str, str] | Non
                 cluster = stack.enter_context(EmbeddedCluster(settings.home).session())
                 env = cluster.env()
                 migrate(cluster.dsn)
-            await open_pools(app, env, settings.db_pool_max)
+            await open_pools(app, env, settings.db_pool_max, read_env)
             app.state.pg_env = env
             from geopera_stac_ext.lifecycle.job import PeriodicRunner
 
@@ -165,6 +169,8 @@ def create_app(settings: Settings | None = None, *, pg_env: dict[str, str] | Non
     app.add_middleware(StacInputMiddleware)  # NOTE: inside auth: 401 before 400
     app.add_middleware(StacAuthMiddleware)
     app.add_middleware(SearchGateMiddleware)  # NOTE: before any work (search/gate.py)
+    if read_env is not None:
+        app.add_middleware(ReadAfterWriteMiddleware)  # NOTE: around every pooled connection
     app.add_middleware(RequestContextMiddleware, max_body_bytes=settings.max_body_bytes)
     add_cors(app, settings)
     return app
@@ -206,7 +212,7 @@ def add_security_scheme(app: FastAPI) -> None:
 # for support, and what a ranged (COG) read needs.
 CORS_EXPOSE = ["Retry-After", "RateLimit-Limit", "RateLimit-Remaining", "RateLimit-Reset",
                "RateLimit-Policy", "X-Request-ID", "Content-Range", "Content-Length",
-               "Accept-Ranges", "Content-Disposition", "ETag", "Location"]
+               "Accept-Ranges", "Content-Disposition", "ETag", "Location", LSN_HEADER]
 
 
 def add_cors(app: FastAPI, settings: Settings) -> None:

@@ -12,8 +12,8 @@ from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from geopera_stac_ext.errors import GeoperaError, SetupError
-from geopera_stac_ext.settings import Settings, dsn_from_env, external_pg_env
+from geopera_stac_ext.core.errors import GeoperaError, SetupError
+from geopera_stac_ext.core.settings import Settings, dsn_from_env, external_pg_env
 
 log = logging.getLogger("geopera_stac_ext.cli")
 
@@ -119,7 +119,7 @@ def _serve(args: argparse.Namespace, settings: Settings, uvicorn: Any) -> int:
     with database(settings) as env:
         ensure_migrated(env)
         if args.demo:
-            from geopera_stac_ext.demo import seed_demo
+            from geopera_stac_ext.demo.seed import seed_demo
 
             info = run_db(env, lambda c: seed_demo(c, settings))
             info["base_url"] = f"http://{args.host}:{args.port}"
@@ -129,17 +129,38 @@ def _serve(args: argparse.Namespace, settings: Settings, uvicorn: Any) -> int:
             print(f"export GEOPERA_API_KEY={info['api_key']} PROJECT_ID={info['project_id']} "
                   f"GEOPERA_BASE_URL={info['base_url']}", file=sys.stderr, flush=True)
         os.environ.update(env)
+        # NOTE: access_log=False: the app logs one access line per request itself (api/problems.py).
+        common = dict(host=args.host, port=args.port, log_level=args.log_level,
+                      access_log=False)
+        if args.workers > 1:
+            # NOTE: each worker process builds its app from the environment (the PG* of the
+            # database set above, GEOPERA_*); this process keeps the embedded cluster for them
+            # and stops it after the last worker exits.
+            if settings.demo:
+                os.environ["GEOPERA_DEMO"] = "true"
+            uvicorn.run(WORKER_APP, factory=True, workers=args.workers, **common)
+            return 0
         from geopera_stac_ext.app import create_app
 
-        app = create_app(settings, pg_env=env)
-        # NOTE: access_log=False: the app logs one access line per request itself (problems.py).
-        uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level,
-                    access_log=False)
+        uvicorn.run(create_app(settings, pg_env=env), **common)
     return 0
 
 
+WORKER_APP = "geopera_stac_ext.app:create_app_from_env"
+
+
+def workers_arg(value: str) -> int:
+    try:
+        n = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {value!r}") from None
+    if not 1 <= n <= 64:
+        raise argparse.ArgumentTypeError("must be between 1 and 64")
+    return n
+
+
 def _admin(args: argparse.Namespace, settings: Settings) -> int:
-    from geopera_stac_ext import tenancy
+    from geopera_stac_ext.admin import tenancy
 
     handlers: dict[str, Callable[[Any], Awaitable[Any]]] = {
         "create-org": lambda c: tenancy.create_org(c, args.name, args.plan),
@@ -181,6 +202,10 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("serve", help="serve the op API and the STAC API")
     s.add_argument("--host", default="127.0.0.1")
     s.add_argument("--port", type=int, default=8080)
+    s.add_argument("--workers", type=workers_arg,
+                   default=os.environ.get("GEOPERA_WORKERS", "1"),
+                   help="server processes sharing the port (uvicorn workers; default 1, or "
+                        "GEOPERA_WORKERS)")
     s.add_argument("--demo", action="store_true",
                    help="seed a demo organization, project, collection and items; print a key")
     s.set_defaults(func=cmd_serve)
@@ -225,8 +250,8 @@ def build_parser() -> argparse.ArgumentParser:
 def _load_plugins() -> None:
     import importlib
 
-    for mod in ("geopera_stac_ext.lifecycle.cli", "geopera_stac_ext.loader",
-                "geopera_stac_ext.admin.commands", "geopera_stac_ext.storage.admin_cli"):
+    for mod in ("geopera_stac_ext.lifecycle.commands", "geopera_stac_ext.ingest.cli",
+                "geopera_stac_ext.admin.commands", "geopera_stac_ext.storage.commands"):
         try:
             importlib.import_module(mod)
         except ImportError as e:
@@ -240,7 +265,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=args.log_level.upper(), stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    from geopera_stac_ext.logredact import install_redaction
+    from geopera_stac_ext.core.logredact import install_redaction
 
     install_redaction()
     try:

@@ -15,7 +15,7 @@ import httpx
 import pytest
 from conftest import bearer, ok
 
-from geopera_stac_ext.demo import seed_demo
+from geopera_stac_ext.demo.seed import seed_demo
 
 REPO = Path(__file__).resolve().parents[2]
 ARTIFACTS = REPO / "test-artifacts"

@@ -7,8 +7,8 @@ from pytest import approx
 from conftest import ok
 from demo_world import Demo, demo, gdal  # noqa: F401  (pytest fixture)
 
-from geopera_stac_ext.demo import DEMO_ITEMS, FOOTPRINT_DEG
-from geopera_stac_ext.demo_imagery import (
+from geopera_stac_ext.demo.seed import DEMO_ITEMS, FOOTPRINT_DEG
+from geopera_stac_ext.demo.imagery import (
     COG_MEDIA_TYPE,
     DATA_DIR,
     PNG_MEDIA_TYPE,

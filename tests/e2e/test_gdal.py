@@ -8,8 +8,8 @@ from conftest import make_actor, ok
 from demo_world import Demo, GdalRun, demo, gdal  # noqa: F401  (pytest fixture)
 from pytest import approx
 
-from geopera_stac_ext.demo import DEMO_ITEMS, FOOTPRINT_DEG
-from geopera_stac_ext.demo_imagery import DATA_DIR, SIZE
+from geopera_stac_ext.demo.seed import DEMO_ITEMS, FOOTPRINT_DEG
+from geopera_stac_ext.demo.imagery import DATA_DIR, SIZE
 
 # NOTE: GDAL 3.6 opening a GeoTIFF over HTTP probes ~45 sidecar names (.aux.xml, .ovr, .msk,
 # .IMD, _rpc.txt, ...) with HEAD, then reads the header and tiles with ranges: about 50 requests

@@ -6,8 +6,8 @@ from demo_world import Demo, demo, gdal  # noqa: F401  (pytest fixture)
 from pytest import approx
 from test_gdal import checksums
 
-from geopera_stac_ext.demo import FOOTPRINT_DEG
-from geopera_stac_ext.demo_imagery import SIZE
+from geopera_stac_ext.demo.seed import FOOTPRINT_DEG
+from geopera_stac_ext.demo.imagery import SIZE
 
 
 def test_gdal_stacit_opens_a_search_as_a_mosaic(demo: Demo):

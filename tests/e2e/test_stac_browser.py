@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 from demo_world import ARTIFACTS, Demo, demo  # noqa: F401  (pytest fixture)
 
-from geopera_stac_ext.demo_imagery import DATA_DIR
+from geopera_stac_ext.demo.imagery import DATA_DIR
 
 HERE = Path(__file__).resolve().parent / "stac-browser"
 SHOTS = ARTIFACTS / "stac-browser"

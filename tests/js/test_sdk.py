@@ -15,10 +15,10 @@ import pytest
 from conftest import _free_port, serving
 
 from geopera import Geopera
-from geopera_stac_ext import tenancy
+from geopera_stac_ext.admin import tenancy
 from geopera_stac_ext.app import create_app
 from geopera_stac_ext.lifecycle.job import run_lifecycle
-from geopera_stac_ext.settings import Settings
+from geopera_stac_ext.core.settings import Settings
 from geopera_stac_ext.storage.hrefs import project_area
 
 JS = Path(__file__).resolve().parents[2] / "clients" / "js"

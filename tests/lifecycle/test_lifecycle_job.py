@@ -9,10 +9,10 @@ from typing import Any
 import asyncpg
 from conftest import create_item, ok, op, problem
 
-from geopera_stac_ext import tenancy
+from geopera_stac_ext.admin import tenancy
 from geopera_stac_ext.storage import buckets
 from geopera_stac_ext.lifecycle.job import JOB_LOCK_KEY, run_lifecycle
-from geopera_stac_ext.settings import dsn_from_env
+from geopera_stac_ext.core.settings import dsn_from_env
 
 DAY = timedelta(days=1)
 SECOND = timedelta(seconds=1)

@@ -9,7 +9,7 @@ from conftest import create_item, ok, problem
 from download_helpers import download, local_item
 from test_lifecycle_job import DAY, run, state
 
-from geopera_stac_ext import tenancy
+from geopera_stac_ext.admin import tenancy
 
 
 def test_upgrade_reactivates_expired_and_expiring_items_but_not_deleted(

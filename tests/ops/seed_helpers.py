@@ -6,7 +6,7 @@ import uuid
 from datetime import timedelta
 from typing import Any
 
-from geopera_stac_ext.records import dumps, stac_content
+from geopera_stac_ext.domain.records import dumps, stac_content
 
 
 async def reseed(conn: Any, projects: dict[str, str], items: list[dict[str, Any]], t0: Any,

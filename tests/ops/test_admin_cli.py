@@ -15,7 +15,7 @@ import psycopg
 import pytest
 
 from conftest import bearer, ok, problem
-from geopera_stac_ext.settings import dsn_from_env
+from geopera_stac_ext.core.settings import dsn_from_env
 
 CLI = str(Path(sys.executable).parent / "geopera-stac")
 PG_DUMP = "/usr/lib/postgresql/15/bin/pg_dump"

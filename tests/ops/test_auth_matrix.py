@@ -18,7 +18,7 @@ from conftest import (
     op,
     problem,
 )
-from geopera_stac_ext import tenancy
+from geopera_stac_ext.admin import tenancy
 from geopera_stac_ext.storage import buckets
 
 READ_OPS = ("collections.list", "collections.get", "items.get", "items.list")

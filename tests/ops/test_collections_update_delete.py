@@ -9,7 +9,7 @@ import psycopg
 import pytest
 
 from conftest import create_collection, create_item, item_params, ok, op, problem
-from geopera_stac_ext.settings import dsn_from_env
+from geopera_stac_ext.core.settings import dsn_from_env
 
 
 def test_update_changes_only_given_fields(client, world, db):

@@ -7,7 +7,7 @@ import httpx
 import psycopg
 
 from conftest import create_collection, create_item
-from geopera_stac_ext.settings import dsn_from_env
+from geopera_stac_ext.core.settings import dsn_from_env
 
 
 def _waiting_on_locks(conn):

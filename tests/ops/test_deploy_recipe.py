@@ -19,7 +19,7 @@ import httpx
 import yaml
 
 from conftest import bearer, ok
-from geopera_stac_ext.settings import Settings, dsn_from_env
+from geopera_stac_ext.core.settings import Settings, dsn_from_env
 from test_embedded import free_port
 
 REPO = Path(__file__).resolve().parents[2]

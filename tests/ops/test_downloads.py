@@ -13,7 +13,7 @@ import pytest
 from conftest import TEST_SIGNING_SECRET, create_item, make_actor, ok, op, problem
 from download_helpers import COG, download, local_item  # noqa: F401
 
-from geopera_stac_ext import tenancy
+from geopera_stac_ext.admin import tenancy
 from geopera_stac_ext.lifecycle.job import run_lifecycle
 from geopera_stac_ext.storage.hrefs import project_area
 

@@ -118,11 +118,11 @@ def free_port() -> int:
 class Served:
     """`geopera-stac serve --demo` in the background, its stdout lines in a queue."""
 
-    def __init__(self, home: Path) -> None:
+    def __init__(self, home: Path, extra: tuple[str, ...] = ()) -> None:
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         self.proc = subprocess.Popen(
-            [CLI, "serve", "--demo", "--host", "127.0.0.1", "--port", str(self.port)],
+            [CLI, "serve", "--demo", "--host", "127.0.0.1", "--port", str(self.port), *extra],
             env=clean_env(home), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         self.lines: queue.Queue[str] = queue.Queue()
         self.stderr: list[str] = []

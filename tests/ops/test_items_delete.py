@@ -8,7 +8,7 @@ import psycopg
 import pytest
 
 from conftest import create_collection, create_item, item_params, ok, op, problem
-from geopera_stac_ext.settings import dsn_from_env
+from geopera_stac_ext.core.settings import dsn_from_env
 
 
 def _ledger(db):

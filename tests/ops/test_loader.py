@@ -13,12 +13,16 @@ from pypgstac.db import PgstacDB
 from pypgstac.load import Loader
 
 from conftest import create_collection, ok, op
-from geopera_stac_ext.errors import InvalidRequest, NotFound
-from geopera_stac_ext import loader as loader_module
-from geopera_stac_ext.loader import BulkLoader, Checked, fast_check, feature_to_params
+from geopera_stac_ext.core.errors import InvalidRequest, NotFound
+from geopera_stac_ext.ingest import run as run_module
+from geopera_stac_ext.ingest import validate as validate_module
+from geopera_stac_ext.ingest.plan import LoadPlan
+from geopera_stac_ext.ingest.prepare import checked_line, item_content, prepare
+from geopera_stac_ext.ingest.validate import Checked, fast_check, feature_to_params, item_id_of
+from geopera_stac_ext.pgstac import bulk
 from geopera_stac_ext.ops import items as items_module
 from geopera_stac_ext.ops.items import ItemsCreateParams
-from geopera_stac_ext.settings import dsn_from_env
+from geopera_stac_ext.core.settings import dsn_from_env
 
 GEN = Path(__file__).resolve().parents[2] / "benchmarks" / "tools" / "gen_items.py"
 
@@ -118,6 +122,25 @@ def test_bad_lines_are_reported_with_line_numbers(client, world, db_env, tmp_pat
     assert _count(db, "SELECT count(*) FROM geopera.items") == 4
 
 
+def test_an_id_repeated_in_a_later_batch_is_rejected_as_a_repeat(world, db_env, tmp_path, db):
+    """The loader keeps no set of every id of the file (memory flat in its size): a repeat in
+    a later batch is caught by the database and reported as a repeat, even with
+    --skip-existing."""
+    lines = _gen(tmp_path, 12, 2).read_text().splitlines()
+    lines[8] = lines[1]  # line 9 repeats line 2 (batches of 5: lines 1-5, 6-10, 11-12)
+    src = tmp_path / "repeat.ndjson"
+    src.write_text("\n".join(lines) + "\n")
+    run = _load(db_env, tmp_path, src, "--project", world.project_a1, "--batch-size", 5,
+                "--skip-existing")
+    assert run.returncode == 1, run.stderr
+    summary = json.loads(run.stdout)
+    assert (summary["loaded"], summary["rejected"], summary["skipped"]) == (11, 1, 0)
+    iid = orjson.loads(lines[1])["id"]
+    assert f"repeat.ndjson:9: item id {iid} appears twice in this file" in run.stderr
+    assert _count(db, "SELECT count(*) FROM geopera.items") == 11
+    assert _count(db, "SELECT count(*) FROM pgstac.items") == 11
+
+
 def test_collection_option_and_unknown_targets(client, world, db_env, tmp_path):
     owner = world["owner"]
     col = create_collection(client, owner, world.project_a1, "Delivery")
@@ -213,12 +236,12 @@ def test_in_process_load_two_writers_restores_gc_and_time_orders_asset_ids(world
 
     assert gc.isenabled()
     with connect() as conn:
-        summary = loader_module.load_file(conn, settings, src, world.project_a1,
+        summary = run_module.load_file(conn, settings, src, world.project_a1,
                                           batch_size=8, connect=connect, writers=2,
                                           report=lambda msg: None)
     assert gc.isenabled()  # paused for the load only
     with connect() as conn, pytest.raises(NotFound):  # ... also when the load cannot start
-        loader_module.load_file(conn, settings, src, str(uuid.uuid4()), report=lambda m: None)
+        run_module.load_file(conn, settings, src, str(uuid.uuid4()), report=lambda m: None)
     assert gc.isenabled()
     assert (summary.loaded, summary.rejected, summary.collections_created) == (60, 0, 4)
     assert _count(db, "SELECT count(*) FROM geopera.items i JOIN pgstac.items p ON p.id ="
@@ -414,12 +437,12 @@ def test_loader_and_items_create_accept_and_reject_the_same_inputs(client, world
     """The loader's fast validation is items.create's: same verdict on every input."""
     owner = world["owner"]
     with psycopg.connect(dsn_from_env(db_env), options="-c search_path=pgstac,public") as conn:
-        loader = BulkLoader(conn, settings, world.project_a1, None)
-        batch = loader.new_batch()
+        plan = LoadPlan(conn, settings, world.project_a1, None)
+        batch = plan.new_batch()
         verdicts = {}
         for n, (name, feature) in enumerate(AGREEMENT_CASES.items(), 1):
             try:
-                loader.prepare(n, orjson.dumps(feature), batch)
+                prepare(plan, n, orjson.dumps(feature), batch)
                 ours = "accepted"
             except InvalidRequest as e:
                 ours = f"rejected: {e.detail}"
@@ -434,23 +457,27 @@ def test_loader_and_items_create_accept_and_reject_the_same_inputs(client, world
             if fast is not None:
                 assert fast == Checked.of(ItemsCreateParams.model_validate(params)), name
     assert list(verdicts.values()).count("accepted") == 19
-    assert loader_module.PRIMARY_KEY == items_module.PRIMARY_KEY
+    assert validate_module.PRIMARY_KEY == items_module.PRIMARY_KEY
     assert verdicts["typical"] == "accepted" and verdicts["no data asset"] == "rejected"
 
 
 def test_pgstac_rows_match_pypgstacs_format_item(world, db_env, settings):
-    """prepare() formats pgstac rows itself; they equal pypgstac's Loader.format_item's."""
+    """prepare() formats pgstac rows itself; they equal pypgstac's Loader.format_item's,
+    through the shortcut for the platform's base item and through pypgstac's dehydrate."""
     with psycopg.connect(dsn_from_env(db_env), options="-c search_path=pgstac,public") as conn:
-        loader = BulkLoader(conn, settings, world.project_a1, None)
+        plan = LoadPlan(conn, settings, world.project_a1, None)
         stock = Loader(PgstacDB(connection=conn))
-        batch = loader.new_batch()
+        batch = plan.new_batch()
+        assert plan.base(plan.inbox) is None  # the platform's base item: bulk.PLAIN_BASE
         for name in ("typical", "start/end datetime", "no datetime", "nested properties",
                      "offset datetime"):
-            prepared = loader.prepare(1, orjson.dumps(AGREEMENT_CASES[name]), batch)
-            content = dict(prepared.content, collection=loader.inbox)
-            expected = stock.format_item(dict(content, geometry=None))
+            text = orjson.dumps(AGREEMENT_CASES[name])
+            prepared = prepare(plan, 1, text, batch)
+            feature, checked = checked_line(plan, text)
+            content = item_content(checked, item_id_of(feature, checked.properties), batch.now)
+            expected = stock.format_item(dict(content, collection=plan.inbox, geometry=None))
             _, dt, edt, _geom, doc, private = prepared.pg_tail.rstrip("\n").split("\t")
             assert (dt, edt, doc) == (expected["datetime"], expected["end_datetime"],
                                       expected["content"]), name
             assert private == "\\N" and expected["private"] is None
-            assert loader._base_ok(loader.inbox)
+            assert bulk.stac_row(content, bulk.PLAIN_BASE, None)[2] == doc  # dehydrate's way

@@ -14,7 +14,7 @@ import pytest
 
 from conftest import create_collection, ok, op, problem
 from download_helpers import download, local_item
-from geopera_stac_ext.settings import dsn_from_env
+from geopera_stac_ext.core.settings import dsn_from_env
 from geopera_stac_ext.storage.hrefs import project_area
 
 CLI = str(Path(sys.executable).parent / "geopera-stac")

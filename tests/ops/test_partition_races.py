@@ -1,5 +1,5 @@
 """pgstac creates partitions one transaction at a time here: concurrent first items and
-concurrent bulk loads that each create collections all succeed (partitions.py)."""
+concurrent bulk loads that each create collections all succeed (pgstac/partitions.py)."""
 
 import json
 import subprocess
@@ -11,8 +11,8 @@ import httpx
 import psycopg
 
 from conftest import create_collection, item_params
-from geopera_stac_ext.partitions import PARTITION_LOCK
-from geopera_stac_ext.settings import dsn_from_env
+from geopera_stac_ext.pgstac.partitions import PARTITION_LOCK
+from geopera_stac_ext.core.settings import dsn_from_env
 from test_loader import GEN, _load
 
 

@@ -6,6 +6,7 @@ import signal
 import socket
 import subprocess
 import time
+from pathlib import Path
 
 import httpx
 
@@ -134,3 +135,37 @@ def test_every_cli_failure_is_one_line_and_exit_code_2(fresh_home):
     assert "invalid choice" in fails("frobnicate")
     assert "--user" in fails("admin", "create-key")
     assert not (fresh_home / "pg").exists()
+
+
+def _workers(pid: int) -> list[int]:
+    """Child processes of `pid` that are uvicorn's spawned workers."""
+    children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    return [int(c) for c in children
+            if "spawn_main" in Path(f"/proc/{c}/cmdline").read_bytes().decode(errors="replace")]
+
+
+def test_serve_workers_runs_that_many_processes_on_the_embedded_demo_cluster(fresh_home):
+    cluster = EmbeddedCluster(fresh_home)
+    served = Served(fresh_home, ("--workers", "2"))
+    try:
+        info = served.demo_info()
+        check_demo(served, info)
+        workers = _workers(served.proc.pid)
+        assert len(workers) == 2, workers
+        headers = {"Authorization": f"Bearer {info['api_key']}"}
+        for _ in range(6):  # NOTE: whichever worker accepts, the same database answers
+            page = httpx.post(f"{served.base}/v1/op/items.search", headers=headers,
+                              json={"project_id": info["project_id"]})
+            assert page.status_code == 200 and page.json()["numberMatched"] >= 1
+        _stop(served)
+    finally:
+        if served.proc.poll() is None:
+            served.proc.kill()
+    assert not pg_running(cluster), "".join(served.stderr)
+    assert not any(Path(f"/proc/{w}").exists() for w in workers)
+
+
+def test_serve_refuses_a_bad_worker_count(fresh_home):
+    res = subprocess.run([CLI, "serve", "--workers", "0"], env=clean_env(fresh_home),
+                         capture_output=True, text=True, timeout=60)
+    assert res.returncode == 2 and "--workers" in res.stderr and "between 1 and 64" in res.stderr

@@ -15,7 +15,7 @@ from cql2 import Expr
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from geopera_stac_ext.records import dumps
+from geopera_stac_ext.domain.records import dumps
 
 DOC = (Path(__file__).resolve().parents[2] / "docs" / "search.md").read_text()
 MISSING = object()

@@ -82,7 +82,7 @@ def test_filter_text_within_limits_still_parses(client, world):
         deep_ok = {"op": "not", "args": [{"op": "not", "args": [deep_ok]}]}
     assert len(orjson.dumps(deep_ok)) > 1000
     body = problem(op(client, "items.search", ed, project_id=a1, filter=deep_ok), 400)
-    # NOTE: the request-wide JSON guard (models/jsonsafe.py, 64 levels) meets this filter before
+    # NOTE: the request-wide JSON guard (core/jsonsafe.py, 64 levels) meets this filter before
     # the translator's own depth cap; either way the 400 names the field and the limit.
     assert "filter" in body["detail"]
     assert "nested deeper than 64 levels" in body["detail"] or "too deeply nested" in body["detail"]

@@ -17,7 +17,7 @@ import pytest
 from conftest import _free_port, make_actor, ok, op, problem
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from geopera_stac_ext.settings import dsn_from_env
+from geopera_stac_ext.core.settings import dsn_from_env
 from geopera_stac_ext.storage import buckets
 
 CLI = str(Path(sys.executable).parent / "geopera-stac")

@@ -10,7 +10,7 @@ import psycopg
 
 from conftest import create_collection, create_item, problem, serving
 from geopera_stac_ext.app import create_app
-from geopera_stac_ext.settings import dsn_from_env
+from geopera_stac_ext.core.settings import dsn_from_env
 
 
 def test_requests_in_flight_when_the_database_stops_get_503(settings, db_env, world, client):

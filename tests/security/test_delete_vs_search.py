@@ -11,7 +11,7 @@ import psycopg
 
 from conftest import create_collection, create_item, ok, op, serving
 from geopera_stac_ext.app import create_app
-from geopera_stac_ext.settings import dsn_from_env
+from geopera_stac_ext.core.settings import dsn_from_env
 
 LOOP_SECONDS = 15
 

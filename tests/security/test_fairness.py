@@ -22,7 +22,7 @@ import psycopg
 from conftest import _free_port, create_item, ok, op, problem, serving
 from geopera_stac_ext.app import create_app
 from geopera_stac_ext.search.gate import SLOT_NAMESPACE
-from geopera_stac_ext.settings import dsn_from_env
+from geopera_stac_ext.core.settings import dsn_from_env
 
 
 def ring(n: int, lon: float = 149.1, lat: float = -35.3, r: float = 0.5) -> dict[str, Any]:

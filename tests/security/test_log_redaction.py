@@ -16,7 +16,7 @@ from conftest import _free_port
 from download_helpers import local_item
 
 from geopera_stac_ext.app import create_app
-from geopera_stac_ext.logredact import redact
+from geopera_stac_ext.core.logredact import redact
 
 
 class Collect(logging.Handler):

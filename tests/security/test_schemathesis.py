@@ -17,10 +17,10 @@ from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import response_schema_conformance
 
 from conftest import TEMPLATE, TEST_SIGNING_SECRET, make_actor, serving
-from geopera_stac_ext import tenancy
+from geopera_stac_ext.admin import tenancy
 from geopera_stac_ext.app import create_app
 from geopera_stac_ext.cli import run_db
-from geopera_stac_ext.settings import Settings
+from geopera_stac_ext.core.settings import Settings
 
 EXAMPLES = 8  # per operation; about 50 operations
 

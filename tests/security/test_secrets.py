@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 
 from geopera_stac_ext.app import create_app
-from geopera_stac_ext.errors import SetupError
-from geopera_stac_ext.secretfile import write_private
-from geopera_stac_ext.settings import Settings
+from geopera_stac_ext.core.errors import SetupError
+from geopera_stac_ext.core.secretfile import write_private
+from geopera_stac_ext.core.settings import Settings
 from geopera_stac_ext.storage.signing import check_signing_secret, signing_secret
 
 CLI = str(Path(sys.executable).parent / "geopera-stac")

@@ -8,7 +8,7 @@ import sys
 
 BLOCKED = """
 import sys
-sys.modules["geopera_stac_ext.search.stac_client"] = None  # an import that fails
+sys.modules["geopera_stac_ext.api.stac_client"] = None  # an import that fails
 from geopera_stac_ext.app import create_app
 create_app()
 print("started")

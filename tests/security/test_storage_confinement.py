@@ -130,7 +130,7 @@ def test_move_storage_brings_legacy_files_into_their_projects_area(
     import sys
     from pathlib import Path
 
-    from geopera_stac_ext.settings import dsn_from_env
+    from geopera_stac_ext.core.settings import dsn_from_env
 
     root = settings.resolved_storage_dir
     (root / "legacy").mkdir()

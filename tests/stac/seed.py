@@ -6,8 +6,8 @@ import uuid
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from geopera_stac_ext.models.common import bbox_of
-from geopera_stac_ext.records import dumps, stac_content
+from geopera_stac_ext.core.fields import bbox_of
+from geopera_stac_ext.domain.records import dumps, stac_content
 
 T0 = datetime(2026, 1, 1, tzinfo=timezone.utc)
 

@@ -10,7 +10,7 @@ from typing import Any
 from conftest import create_collection, create_item, ok, op, problem
 from download_helpers import COG, download, local_item
 
-from geopera_stac_ext import tenancy
+from geopera_stac_ext.admin import tenancy
 from geopera_stac_ext.lifecycle.job import run_lifecycle
 
 

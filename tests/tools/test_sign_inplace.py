@@ -15,7 +15,7 @@ from pystac_client import Client
 import geopera
 import geopera.signing
 from geopera import Geopera
-from geopera_stac_ext.demo_imagery import DATA_DIR, demo_properties
+from geopera_stac_ext.demo.imagery import DATA_DIR, demo_properties
 
 LON, LAT, DEG = 149.1, -35.3, 0.02
 COG_FILE = DATA_DIR / "scene-0.tif"

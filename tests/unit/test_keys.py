@@ -17,7 +17,7 @@ from geopera_stac_ext.auth.keys import (
     hash_key,
     parse_scopes,
 )
-from geopera_stac_ext.errors import Unauthenticated
+from geopera_stac_ext.core.errors import Unauthenticated
 
 
 def random_part(key: str) -> bytes:

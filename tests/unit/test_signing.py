@@ -7,8 +7,8 @@ import uuid
 
 import pytest
 
-from geopera_stac_ext.errors import Forbidden
-from geopera_stac_ext.settings import Settings
+from geopera_stac_ext.core.errors import Forbidden
+from geopera_stac_ext.core.settings import Settings
 from geopera_stac_ext.storage import signing
 from geopera_stac_ext.storage.local import RangeNotSatisfiable, parse_range
 

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from geopera_stac_ext import cli
-from geopera_stac_ext.settings import Settings
+from geopera_stac_ext.core.settings import Settings
 
 Handler = Callable[[argparse.Namespace, Settings], Callable[[Any], Awaitable[Any]]]
 
@@ -58,7 +58,7 @@ def _restore_collection(a: argparse.Namespace, s: Settings):
 
 def _audit(a: argparse.Namespace, s: Settings):
     from geopera_stac_ext.admin.recovery import audit_trail
-    from geopera_stac_ext.lifecycle.cli import parse_now
+    from geopera_stac_ext.lifecycle.commands import parse_now
 
     # NOTE: cli._admin builds every handler; only the chosen one runs (and reads its flags).
     return lambda c: audit_trail(c, a.org, a.project, parse_now(a.since), a.limit)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from geopera_stac_ext.errors import NotFound
-from geopera_stac_ext.tenancy import _uuid
+from geopera_stac_ext.core.errors import NotFound
+from geopera_stac_ext.admin.tenancy import _uuid
 
 
 def _iso(value: Any) -> str | None:

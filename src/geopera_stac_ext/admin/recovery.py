@@ -5,11 +5,11 @@ from __future__ import annotations
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from geopera_stac_ext.errors import Conflict, Gone, InvalidRequest, NotFound
-from geopera_stac_ext.partitions import guard_partition
-from geopera_stac_ext.records import dumps
+from geopera_stac_ext.core.errors import Conflict, Gone, InvalidRequest, NotFound
+from geopera_stac_ext.pgstac.partitions import guard_partition
+from geopera_stac_ext.domain.records import dumps
 from geopera_stac_ext.storage.hrefs import AREA_SQL, local_path
-from geopera_stac_ext.tenancy import _uuid, stac_collection
+from geopera_stac_ext.admin.tenancy import _uuid, stac_collection
 
 ADMIN_REQUEST_ID = "admin-cli"
 

@@ -9,7 +9,7 @@ from typing import Any
 import asyncpg
 
 from geopera_stac_ext.auth.keys import PREFIX, hash_key
-from geopera_stac_ext.errors import Forbidden, NotFound, Unauthenticated
+from geopera_stac_ext.core.errors import Forbidden, NotFound, Unauthenticated
 
 ROLE_RANK = {"viewer": 1, "editor": 2, "admin": 3, "owner": 4}
 # Minimum role per access level (see the README's authorization matrix).

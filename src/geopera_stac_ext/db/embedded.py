@@ -18,8 +18,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from geopera_stac_ext.errors import SetupError
-from geopera_stac_ext.secretfile import write_private
+from geopera_stac_ext.core.errors import SetupError
+from geopera_stac_ext.core.secretfile import write_private
 
 log = logging.getLogger(__name__)
 
@@ -149,6 +149,35 @@ class EmbeddedCluster:
             pwfile.unlink(missing_ok=True)
         if res.returncode != 0:
             raise SetupError(f"initdb failed: {res.stderr.strip().splitlines()[-1:]}")
+
+    @classmethod
+    def standby_of(cls, primary: "EmbeddedCluster", home: Path,
+                   durable: bool = True) -> "EmbeddedCluster":
+        """A hot standby streaming from the running `primary` (a read replica on loopback).
+
+        NOTE: `pg_basebackup -R` copies the primary (same password) and writes standby.signal
+        and primary_conninfo; `start()` then serves read-only queries while it replays.
+        """
+        standby = cls(home, durable=durable)
+        if (standby.datadir / "PG_VERSION").exists():
+            return standby
+        standby.home.mkdir(parents=True, exist_ok=True)
+        standby.datadir.mkdir(parents=True, exist_ok=True)
+        os.chmod(standby.datadir, 0o700)
+        if _as_root():
+            pg = pwd.getpwnam("postgres")
+            os.chown(standby.datadir, pg.pw_uid, pg.pw_gid)
+        write_private(standby.password_file, primary.password)
+        # NOTE: the password travels in the environment, not argv; -R keeps it in the
+        # standby's postgresql.auto.conf (0600, the postgres user's) for reconnecting.
+        res = _run_pg([
+            str(standby.bindir / "pg_basebackup"), "-D", str(standby.datadir),
+            "-h", "127.0.0.1", "-p", str(primary.port), "-U", "postgres",
+            "-X", "stream", "-R", "--checkpoint=fast",
+        ], env={**os.environ, "PGPASSWORD": primary.password})
+        if res.returncode != 0:
+            raise SetupError(f"pg_basebackup failed: {res.stderr.strip().splitlines()[-1:]}")
+        return standby
 
     def _running_port(self) -> int | None:
         pidfile = self.datadir / "postmaster.pid"

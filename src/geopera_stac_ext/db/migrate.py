@@ -9,7 +9,7 @@ from importlib import resources
 import psycopg
 from pypgstac.version import __version__ as PYPGSTAC_VERSION
 
-from geopera_stac_ext.errors import SetupError
+from geopera_stac_ext.core.errors import SetupError
 
 log = logging.getLogger(__name__)
 

@@ -11,7 +11,13 @@ from fastapi import FastAPI
 from stac_fastapi.pgstac.config import PostgresSettings
 from stac_fastapi.pgstac.db import close_db_connection, connect_to_db
 
-from geopera_stac_ext.errors import (
+from geopera_stac_ext.db.replica import (
+    REPLAYED_SQL,
+    WRITTEN_LSN_SQL,
+    note_written,
+    requested_lsn,
+)
+from geopera_stac_ext.core.errors import (
     Conflict,
     InvalidRequest,
     NotFound,
@@ -28,10 +34,14 @@ def postgres_settings(env: dict[str, str], max_size: int = 10) -> PostgresSettin
     )
 
 
-async def open_pools(app: FastAPI, env: dict[str, str], max_size: int = 10) -> None:
+async def open_pools(app: FastAPI, env: dict[str, str], max_size: int = 10,
+                     read_env: dict[str, str] | None = None) -> None:
+    """The write pool on the primary (`env`); the read pool on the replica (`read_env`) when
+    one is configured, else on the primary too."""
     settings = postgres_settings(env, max_size)
-    await connect_to_db(app, postgres_settings=settings, add_write_connection_pool=True,
-                        write_postgres_settings=settings)
+    await connect_to_db(app, postgres_settings=postgres_settings(read_env or env, max_size),
+                        add_write_connection_pool=True, write_postgres_settings=settings)
+    app.state.read_replica = read_env is not None
 
 
 async def close_pools(app: FastAPI) -> None:
@@ -80,21 +90,20 @@ async def connection(app: FastAPI, write: bool = False) -> AsyncIterator[Any]:
     NOTE: waiting for a free connection is bounded (GEOPERA_DB_ACQUIRE_TIMEOUT_SECONDS): a
     saturated pool answers 503 + Retry-After at once instead of queueing requests for 30 s.
     """
+    replica = getattr(app.state, "read_replica", False)
     pool = app.state.writepool if write else app.state.readpool
     settings = getattr(app.state, "geopera_settings", None)
     timeout = settings.db_acquire_timeout_seconds if settings is not None else None
-    try:
-        conn = await pool.acquire(timeout=timeout)
-    except TimeoutError:
-        raise _busy() from None
-    except Exception as e:
-        if (mapped := translate(e)) is e:
-            raise
-        raise mapped from e
+    lsn = requested_lsn() if replica and not write else None
+    conn = await _acquire(pool, timeout)
+    if lsn is not None:
+        pool, conn = await _caught_up(app, pool, conn, lsn, timeout)
     try:
         if write:
             async with conn.transaction():
                 yield conn
+            if replica:
+                note_written(await conn.fetchval(WRITTEN_LSN_SQL))
         else:
             yield conn
     except Exception as e:
@@ -103,6 +112,37 @@ async def connection(app: FastAPI, write: bool = False) -> AsyncIterator[Any]:
         raise mapped from e
     finally:
         await _release(pool, conn)
+
+
+async def _acquire(pool: Any, wait: float | None) -> Any:
+    try:
+        return await pool.acquire(timeout=wait)
+    except TimeoutError:
+        raise _busy() from None
+    except Exception as e:
+        if (mapped := translate(e)) is e:
+            raise
+        raise mapped from e
+
+
+async def _caught_up(app: FastAPI, pool: Any, conn: Any, lsn: str,
+                     wait: float | None) -> tuple[Any, Any]:
+    """The replica connection when it has replayed `lsn`, else a primary connection.
+
+    NOTE: read-your-writes without waiting: a replica behind the client's own write is skipped
+    for this request only (the primary answers it), so a lagging replica costs the primary
+    some reads, never a stale answer to a client that asked for its write.
+    """
+    try:
+        if await conn.fetchval(REPLAYED_SQL, lsn):
+            return pool, conn
+    except BaseException as e:
+        await _release(pool, conn)
+        if not isinstance(e, Exception) or (mapped := translate(e)) is e:
+            raise
+        raise mapped from e
+    await _release(pool, conn)
+    return app.state.writepool, await _acquire(app.state.writepool, wait)
 
 
 async def _release(pool: Any, conn: Any) -> None:

@@ -8,7 +8,7 @@ from collections import Counter
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from geopera_stac_ext.lifecycle.policy import first_transition
+from geopera_stac_ext.domain.retention import first_transition
 
 log = logging.getLogger(__name__)
 
@@ -64,7 +64,7 @@ async def release_storage(conn: Any, item_ids: list[Any], reason: str, at: datet
 
     NOTE: the shared helper applies the ledger's duplicate rule (bytes counted once per
     underlying stored file, debited when its last live asset goes); imported here, not at
-    module level, because ops.items imports lifecycle.policy.
+    module level, because ops.items imports domain.retention.
     """
     from geopera_stac_ext.ops.items import release_assets
 
@@ -136,7 +136,7 @@ async def on_plan_change(conn: Any, org_id: Any, old_plan: str, new_plan: str,
     the paid timeline (state active, archived after paid_archive_after_days); a downgrade puts
     active and archived items on the free timeline. Deleted items stay deleted. Returns how
     many expired or expiring items were re-activated."""
-    from geopera_stac_ext.settings import Settings
+    from geopera_stac_ext.core.settings import Settings
 
     settings = settings or Settings()
     now = now or datetime.now(timezone.utc)
@@ -170,7 +170,7 @@ async def on_plan_change(conn: Any, org_id: Any, old_plan: str, new_plan: str,
 
 
 def register_plan_hook() -> None:
-    from geopera_stac_ext import tenancy
+    from geopera_stac_ext.admin import tenancy
 
     if on_plan_change not in tenancy.PLAN_CHANGE_HOOKS:
         tenancy.PLAN_CHANGE_HOOKS.append(on_plan_change)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from geopera_stac_ext.errors import Forbidden, InvalidRequest, NotFound
-from geopera_stac_ext.models.common import OkResult, Uuid
+from geopera_stac_ext.core.errors import Forbidden, InvalidRequest, NotFound
+from geopera_stac_ext.core.fields import OkResult, Uuid
 from geopera_stac_ext.ops.context import OpContext
 from geopera_stac_ext.ops.items import PRIMARY_KEY, release_assets, visible_item
 from geopera_stac_ext.ops.registry import Params, op

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from geopera_stac_ext.models.common import Record
+from geopera_stac_ext.core.fields import Record
 from geopera_stac_ext.ops.context import OpContext
 from geopera_stac_ext.ops.registry import Params, op
 

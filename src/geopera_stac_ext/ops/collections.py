@@ -7,13 +7,13 @@ from typing import Any
 
 from pydantic import Field, StrictBool, model_validator
 
-from geopera_stac_ext.errors import Forbidden, NotFound
-from geopera_stac_ext.models.common import Color, Name, Record, Uuid
+from geopera_stac_ext.core.errors import Forbidden, NotFound
+from geopera_stac_ext.core.fields import Color, Name, Record, Uuid
 from geopera_stac_ext.ops.context import OpContext
 from geopera_stac_ext.ops.registry import Params, op
-from geopera_stac_ext.partitions import drop_stac_collection, guard_partition, lock_stac_items
-from geopera_stac_ext.records import COLLECTION_COLUMNS, collection_record, dumps
-from geopera_stac_ext.tenancy import stac_collection
+from geopera_stac_ext.pgstac.partitions import drop_stac_collection, guard_partition, lock_stac_items
+from geopera_stac_ext.domain.records import COLLECTION_COLUMNS, collection_record, dumps
+from geopera_stac_ext.admin.tenancy import stac_collection
 
 
 class CollectionsCreateParams(Params):

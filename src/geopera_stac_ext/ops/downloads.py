@@ -9,7 +9,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from geopera_stac_ext.errors import (
+from geopera_stac_ext.core.errors import (
     Forbidden,
     Gone,
     InvalidRequest,
@@ -17,7 +17,7 @@ from geopera_stac_ext.errors import (
     PaymentRequired,
     RateLimited,
 )
-from geopera_stac_ext.models.common import Record, Uuid
+from geopera_stac_ext.core.fields import Record, Uuid
 from geopera_stac_ext.ops.context import OpContext
 from geopera_stac_ext.ops.items import visible_item
 from geopera_stac_ext.ops.registry import Params, op

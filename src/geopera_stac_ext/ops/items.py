@@ -8,9 +8,9 @@ from typing import Any
 from pydantic import Field, StrictBool, field_validator, model_validator
 
 from geopera_stac_ext.auth import guard
-from geopera_stac_ext.errors import Forbidden, Gone, InvalidRequest, NotFound
-from geopera_stac_ext.lifecycle.policy import first_transition, initial_expiry, org_plan
-from geopera_stac_ext.models.common import (
+from geopera_stac_ext.core.errors import Forbidden, Gone, InvalidRequest, NotFound
+from geopera_stac_ext.domain.retention import first_transition, initial_expiry, org_plan
+from geopera_stac_ext.core.fields import (
     BBox,
     Geometry,
     Limit,
@@ -25,8 +25,8 @@ from geopera_stac_ext.models.common import (
 )
 from geopera_stac_ext.ops.context import OpContext
 from geopera_stac_ext.ops.registry import Params, op
-from geopera_stac_ext.partitions import create_stac_item
-from geopera_stac_ext.records import (
+from geopera_stac_ext.pgstac.partitions import create_stac_item
+from geopera_stac_ext.domain.records import (
     ITEM_COLUMNS,
     ITEM_JOIN,
     MAPPED_PROPERTIES,
@@ -35,8 +35,8 @@ from geopera_stac_ext.records import (
     item_record,
     stac_content,
 )
-from geopera_stac_ext.search.counts import count_live
-from geopera_stac_ext.stac_feature import GEOJSON, stac_feature
+from geopera_stac_ext.domain.counts import count_live
+from geopera_stac_ext.domain.stac_feature import GEOJSON, stac_feature
 from geopera_stac_ext.storage.buckets import require_allowed
 from geopera_stac_ext.storage.hrefs import check_href
 from geopera_stac_ext.storage.media import check_media_type

@@ -8,8 +8,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, model_validator
 
-from geopera_stac_ext.errors import GeoperaError
-from geopera_stac_ext.models.jsonsafe import check_json
+from geopera_stac_ext.core.errors import GeoperaError
+from geopera_stac_ext.core.jsonsafe import check_json
 
 SideEffect = Literal["read", "compute", "destructive", "share_export"]
 
@@ -22,7 +22,7 @@ class Params(BaseModel):
     @model_validator(mode="before")
     @classmethod
     def _storable_json(cls, data: Any) -> Any:
-        # NOTE: every op body passes here first (models/jsonsafe.py): NUL and lone surrogates
+        # NOTE: every op body passes here first (core/jsonsafe.py): NUL and lone surrogates
         # in text, integers beyond 64 bits, NaN/Infinity and nesting too deep are refused,
         # naming where they are, instead of failing in orjson or the database after part of
         # the work was done.

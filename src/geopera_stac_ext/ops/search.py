@@ -7,8 +7,8 @@ from typing import Any, Literal
 
 from pydantic import Field
 
-from geopera_stac_ext.errors import Forbidden, InvalidRequest, NotFound
-from geopera_stac_ext.models.common import Limit, Offset, Record, Uuid
+from geopera_stac_ext.core.errors import Forbidden, InvalidRequest, NotFound
+from geopera_stac_ext.core.fields import Limit, Offset, Record, Uuid
 from geopera_stac_ext.ops.context import OpContext
 from geopera_stac_ext.ops.registry import Params, op
 from geopera_stac_ext.search.gate import db_slot

@@ -10,8 +10,8 @@ from typing import Any
 
 import orjson
 
-from geopera_stac_ext.errors import InvalidRequest
-from geopera_stac_ext.models.common import _geometry
+from geopera_stac_ext.core.errors import InvalidRequest
+from geopera_stac_ext.core.fields import _geometry
 
 # Item record names → their STAC property names (record.py's MAPPED_PROPERTIES, plus eo:).
 RECORD_TO_STAC = {"name": "title", "cloud_cover": "eo:cloud_cover"}

@@ -8,7 +8,7 @@ import threading
 from concurrent.futures import Future
 from typing import Any, Callable
 
-from geopera_stac_ext.errors import InvalidRequest
+from geopera_stac_ext.core.errors import InvalidRequest
 
 # NOTE: the cql2 parser (Rust, pest) recurses once per nesting level and per chained operator;
 # measured on an 8 MiB main-thread stack it overflows — a segfault that takes every tenant

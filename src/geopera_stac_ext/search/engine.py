@@ -10,10 +10,10 @@ from typing import Any
 
 import orjson
 
-from geopera_stac_ext.errors import InvalidRequest
-from geopera_stac_ext.models.common import _geometry, finite_number
-from geopera_stac_ext.models.jsonsafe import unsafe_json
-from geopera_stac_ext.records import ITEM_COLUMNS, asset_record, item_record
+from geopera_stac_ext.core.errors import InvalidRequest
+from geopera_stac_ext.core.fields import _geometry, finite_number
+from geopera_stac_ext.core.jsonsafe import unsafe_json
+from geopera_stac_ext.domain.records import ITEM_COLUMNS, asset_record, item_record
 from geopera_stac_ext.search.cql2sql import (
     COLUMNS,
     SqlBuilder,
@@ -23,10 +23,10 @@ from geopera_stac_ext.search.cql2sql import (
     query_to_cql2,
     stac_name,
 )
-from geopera_stac_ext.search.counts import count_live
+from geopera_stac_ext.domain.counts import count_live
 from geopera_stac_ext.search.cql2text import parse_cql2_text, parse_cql2_text_async
 from geopera_stac_ext.search.paging import keyset_clause
-from geopera_stac_ext.stac_feature import stac_feature
+from geopera_stac_ext.domain.stac_feature import stac_feature
 
 MAX_LIMIT = 1000
 

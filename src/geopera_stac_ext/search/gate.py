@@ -10,8 +10,8 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from geopera_stac_ext.errors import RateLimited
-from geopera_stac_ext.problems import problem_response
+from geopera_stac_ext.core.errors import RateLimited
+from geopera_stac_ext.api.problems import problem_response
 
 # NOTE: why per user and not per organization: users and keys are issued by the operator
 # (admin CLI), so a tenant cannot multiply its principals, while a per-org cap would let one

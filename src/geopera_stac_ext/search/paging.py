@@ -10,7 +10,7 @@ from typing import Any
 
 import orjson
 
-from geopera_stac_ext.errors import InvalidRequest
+from geopera_stac_ext.core.errors import InvalidRequest
 from geopera_stac_ext.search.cql2sql import SqlBuilder
 
 TOKEN_VERSION = "k1"

@@ -7,7 +7,7 @@ import uuid
 from typing import Any
 from urllib.parse import urlparse
 
-from geopera_stac_ext.errors import InvalidRequest, NotFound
+from geopera_stac_ext.core.errors import InvalidRequest, NotFound
 from geopera_stac_ext.storage.hrefs import SIGNED_SCHEMES, object_parts
 
 # NOTE: S3 and GCS bucket names: lowercase letters, digits, '.', '-', '_' (GCS); S3-compatible

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlparse
 
-from geopera_stac_ext.errors import NotFound, ServiceUnavailable
+from geopera_stac_ext.core.errors import NotFound, ServiceUnavailable
 from geopera_stac_ext.storage.hrefs import split_object_url
 
 HOST = "storage.googleapis.com"

@@ -6,7 +6,7 @@ import re
 from pathlib import Path, PurePosixPath
 from urllib.parse import unquote, urlparse
 
-from geopera_stac_ext.errors import InvalidRequest
+from geopera_stac_ext.core.errors import InvalidRequest
 
 REMOTE_SCHEMES = ("s3", "gs", "http", "https")
 SIGNED_SCHEMES = ("s3", "gs")

@@ -7,7 +7,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from geopera_stac_ext.errors import InvalidRequest
+from geopera_stac_ext.core.errors import InvalidRequest
 from geopera_stac_ext.storage.hrefs import AREA_DIR, local_path
 
 # Live local assets with the project whose area must hold their file (the origin's project).

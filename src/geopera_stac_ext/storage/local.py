@@ -15,7 +15,7 @@ from fastapi import Request
 from starlette.responses import Response, StreamingResponse
 
 from geopera_stac_ext.db.pool import connection
-from geopera_stac_ext.errors import Forbidden, GeoperaError, InvalidRequest, NotFound
+from geopera_stac_ext.core.errors import Forbidden, GeoperaError, InvalidRequest, NotFound
 from geopera_stac_ext.storage.hrefs import AREA_SQL, local_path
 from geopera_stac_ext.storage.media import valid_media_type
 from geopera_stac_ext.storage.signing import filename_for, signing_secret, verify

@@ -7,7 +7,7 @@ from typing import Any
 
 import anyio
 
-from geopera_stac_ext.errors import NotFound, ServiceUnavailable
+from geopera_stac_ext.core.errors import NotFound, ServiceUnavailable
 from geopera_stac_ext.storage.hrefs import split_object_url
 
 

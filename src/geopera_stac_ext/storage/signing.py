@@ -14,8 +14,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-from geopera_stac_ext.errors import Forbidden
-from geopera_stac_ext.secretfile import write_private
+from geopera_stac_ext.core.errors import Forbidden
+from geopera_stac_ext.core.secretfile import write_private
 
 DOWNLOAD_PREFIX = "/download/"
 ASSET_PREFIX = "/v1/assets"
@@ -48,7 +48,7 @@ def secret_problem(value: str) -> str | None:
 
 def check_signing_secret(settings: Any, *, demo: bool = False) -> None:
     """Refuse a short or default configured secret at start-up (the demo may use any)."""
-    from geopera_stac_ext.errors import SetupError
+    from geopera_stac_ext.core.errors import SetupError
 
     if settings.signing_secret is None or demo:
         return

@@ -7,7 +7,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-DATA_DIR = Path(__file__).resolve().parent / "demo_data"
+DATA_DIR = Path(__file__).resolve().parent / "data"
 COG_MEDIA_TYPE = "image/tiff; application=geotiff; profile=cloud-optimized"
 PNG_MEDIA_TYPE = "image/png"
 SIZE = 512  # pixels per side of every demo COG (scripts/make_demo_imagery.py)

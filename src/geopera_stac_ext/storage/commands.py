@@ -6,7 +6,7 @@ import argparse
 from typing import Any
 
 from geopera_stac_ext import cli
-from geopera_stac_ext.settings import Settings
+from geopera_stac_ext.core.settings import Settings
 
 
 def _owner_args(x: Any, required: bool = True) -> None:

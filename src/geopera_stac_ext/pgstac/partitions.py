@@ -49,7 +49,7 @@ async def lock_stac_items(conn: Any) -> None:
     """ACCESS EXCLUSIVE on pgstac.items for the rest of the caller's transaction."""
     import asyncpg
 
-    from geopera_stac_ext.errors import TransientConflict
+    from geopera_stac_ext.core.errors import TransientConflict
 
     await conn.execute(f"SET LOCAL lock_timeout = {int(ITEMS_LOCK_TIMEOUT_MS)}")
     try:

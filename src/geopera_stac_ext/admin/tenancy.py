@@ -9,7 +9,7 @@ from typing import Any
 import orjson
 
 from geopera_stac_ext.auth.keys import display_prefix, generate_key, hash_key, parse_scopes
-from geopera_stac_ext.errors import InvalidRequest, NotFound
+from geopera_stac_ext.core.errors import InvalidRequest, NotFound
 
 PLANS = ("free", "paid")
 SUBSCRIPTION_STATUSES = ("active", "past_due")

@@ -6,10 +6,10 @@ import os
 import uuid
 from typing import Any
 
-from geopera_stac_ext import tenancy
+from geopera_stac_ext.admin import tenancy
 from geopera_stac_ext.auth.guard import Principal
 from geopera_stac_ext.auth.keys import hash_key
-from geopera_stac_ext.demo_imagery import demo_assets, demo_properties
+from geopera_stac_ext.demo.imagery import demo_assets, demo_properties
 from geopera_stac_ext.ops.context import OpContext
 from geopera_stac_ext.ops.registry import load_all
 from geopera_stac_ext.storage.hrefs import project_area

@@ -14,8 +14,8 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from geopera_stac_ext.models.jsonsafe import FieldValueError
-from geopera_stac_ext.errors import (
+from geopera_stac_ext.core.jsonsafe import FieldValueError
+from geopera_stac_ext.core.errors import (
     GeoperaError,
     InternalError,
     InvalidRequest,
@@ -63,7 +63,7 @@ def describe_validation(errors: list[dict[str, Any]]) -> tuple[str, list[dict[st
         elif kind in ("model_attributes_type", "dict_type", "model_type") and field in ("body", ""):
             field, msg = "body", "body must be a JSON object"
         elif isinstance(err := (e.get("ctx") or {}).get("error"), FieldValueError):
-            # NOTE: a whole-body check (models/jsonsafe.py) names the field itself.
+            # NOTE: a whole-body check (core/jsonsafe.py) names the field itself.
             prefix = field if field not in ("body", "") else ""
             field = ".".join(p for p in (prefix, err.field) if p)
             msg = err.message

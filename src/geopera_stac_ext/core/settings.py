@@ -20,6 +20,9 @@ class Settings(BaseSettings):
 
     home: Path = Path(".geopera")
     database_url: str | None = Field(default=None, validation_alias="DATABASE_URL")
+    # NOTE: a streaming replica of that database: searches and other reads go there, writes
+    # to the primary; read-your-writes via the X-Geopera-LSN header (docs/deploy.md).
+    read_database_url: str | None = None
     # NOTE: signs download URLs; when unset a random per-home secret is generated and kept
     # in $GEOPERA_HOME/signing-key (0600) so URLs survive restarts.
     signing_secret: SecretStr | None = None
@@ -80,18 +83,7 @@ class Settings(BaseSettings):
 def external_pg_env(settings: Settings) -> dict[str, str] | None:
     """PG* variables for a configured server, or None to use the embedded cluster."""
     if settings.database_url:
-        u = urlparse(settings.database_url)
-        if u.scheme not in ("postgres", "postgresql"):
-            from geopera_stac_ext.errors import SetupError
-
-            raise SetupError("DATABASE_URL must be a postgresql:// URL")
-        return {
-            "PGHOST": u.hostname or "127.0.0.1",
-            "PGPORT": str(u.port or 5432),
-            "PGUSER": unquote(u.username or "postgres"),
-            "PGPASSWORD": unquote(u.password or ""),
-            "PGDATABASE": (u.path or "/postgres").lstrip("/") or "postgres",
-        }
+        return pg_env_from_url(settings.database_url, "DATABASE_URL")
     if any(os.environ.get(v) for v in ("PGHOST", "PGDATABASE", "PGPORT")):
         return {
             "PGHOST": os.environ.get("PGHOST", "127.0.0.1"),
@@ -101,6 +93,30 @@ def external_pg_env(settings: Settings) -> dict[str, str] | None:
             "PGDATABASE": os.environ.get("PGDATABASE", "postgres"),
         }
     return None
+
+
+def pg_env_from_url(url: str, name: str) -> dict[str, str]:
+    """PG* variables of a postgresql:// URL (`name` is the setting, for the error)."""
+    u = urlparse(url)
+    if u.scheme not in ("postgres", "postgresql"):
+        from geopera_stac_ext.core.errors import SetupError
+
+        raise SetupError(f"{name} must be a postgresql:// URL")
+    return {
+        "PGHOST": u.hostname or "127.0.0.1",
+        "PGPORT": str(u.port or 5432),
+        "PGUSER": unquote(u.username or "postgres"),
+        "PGPASSWORD": unquote(u.password or ""),
+        "PGDATABASE": (u.path or "/postgres").lstrip("/") or "postgres",
+    }
+
+
+def read_pg_env(settings: Settings) -> dict[str, str] | None:
+    """PG* variables of the read replica (GEOPERA_READ_DATABASE_URL), or None: reads use the
+    primary."""
+    if not settings.read_database_url:
+        return None
+    return pg_env_from_url(settings.read_database_url, "GEOPERA_READ_DATABASE_URL")
 
 
 def dsn_from_env(env: dict[str, str]) -> str:

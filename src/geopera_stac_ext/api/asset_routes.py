@@ -12,7 +12,7 @@ from starlette.responses import RedirectResponse, Response
 from stac_fastapi.types.extension import ApiExtension
 
 from geopera_stac_ext.db.pool import connection
-from geopera_stac_ext.errors import NotFound, Unauthenticated
+from geopera_stac_ext.core.errors import NotFound, Unauthenticated
 from geopera_stac_ext.ops.context import OpContext
 from geopera_stac_ext.ops.downloads import check_access, href_grant, public_base
 from geopera_stac_ext.storage.local import download, requested_span, serve_file, stat_file

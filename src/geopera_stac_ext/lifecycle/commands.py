@@ -7,8 +7,8 @@ from datetime import datetime, timezone
 from typing import Any
 
 from geopera_stac_ext import cli
-from geopera_stac_ext.errors import InvalidRequest
-from geopera_stac_ext.settings import Settings
+from geopera_stac_ext.core.errors import InvalidRequest
+from geopera_stac_ext.core.settings import Settings
 
 
 def parse_now(value: str | None) -> datetime | None:

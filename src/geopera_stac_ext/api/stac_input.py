@@ -13,12 +13,12 @@ from urllib.parse import parse_qsl
 import orjson
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from geopera_stac_ext.errors import GeoperaError, InvalidRequest
-from geopera_stac_ext.models.common import _geometry
-from geopera_stac_ext.models.jsonsafe import unsafe_json
-from geopera_stac_ext.problems import problem_response
+from geopera_stac_ext.api.problems import problem_response
+from geopera_stac_ext.api.stac_client import PARSED_SEARCH, GeoperaStacClient
+from geopera_stac_ext.core.errors import GeoperaError, InvalidRequest
+from geopera_stac_ext.core.fields import _geometry
+from geopera_stac_ext.core.jsonsafe import unsafe_json
 from geopera_stac_ext.search.engine import SearchRequest
-from geopera_stac_ext.search.stac_client import PARSED_SEARCH, GeoperaStacClient
 
 # NOTE: stac-fastapi's request models (stac-pydantic) raise OverflowError on datetimes that
 # leave years 1-9999 in UTC and call .get() on a body that is not an object: 500s. Every STAC

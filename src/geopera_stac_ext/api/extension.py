@@ -13,10 +13,10 @@ from stac_fastapi.types.extension import ApiExtension
 
 from geopera_stac_ext.auth.guard import authenticate
 from geopera_stac_ext.db.pool import connection
-from geopera_stac_ext.errors import GeoperaError, NotFound, TransientConflict
+from geopera_stac_ext.core.errors import GeoperaError, NotFound, TransientConflict
 from geopera_stac_ext.ops.context import OpContext
 from geopera_stac_ext.ops.registry import Operation, load_all
-from geopera_stac_ext.problems import PROBLEM_JSON
+from geopera_stac_ext.api.problems import PROBLEM_JSON
 
 OP_PREFIX = "/v1/op"
 log = logging.getLogger(__name__)

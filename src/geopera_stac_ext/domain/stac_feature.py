@@ -5,7 +5,7 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import Any
 
-from geopera_stac_ext.records import MAPPED_PROPERTIES
+from geopera_stac_ext.domain.records import MAPPED_PROPERTIES
 from geopera_stac_ext.storage.signing import asset_href
 
 GEOJSON = "application/geo+json"

@@ -17,10 +17,10 @@ from stac_fastapi.types.requests import get_base_url
 
 from geopera_stac_ext.auth.guard import MEMBER_RANK_SQL, require_scope
 from geopera_stac_ext.db.pool import connection
-from geopera_stac_ext.extents import apply_extent, refresh_extents
-from geopera_stac_ext.errors import InvalidRequest, NotFound, Unauthenticated
-from geopera_stac_ext.stac_feature import AUTH_EXTENSION, AUTH_SCHEMES
-from geopera_stac_ext.records import ITEM_COLUMNS, ITEM_JOIN, item_record
+from geopera_stac_ext.domain.extents import apply_extent, refresh_extents
+from geopera_stac_ext.core.errors import InvalidRequest, NotFound, Unauthenticated
+from geopera_stac_ext.domain.stac_feature import AUTH_EXTENSION, AUTH_SCHEMES
+from geopera_stac_ext.domain.records import ITEM_COLUMNS, ITEM_JOIN, item_record
 from geopera_stac_ext.search.gate import db_slot
 from geopera_stac_ext.search.cql2sql import CQL2_CONFORMANCE
 from geopera_stac_ext.search.engine import (

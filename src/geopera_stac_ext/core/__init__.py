@@ -1,0 +1,1 @@
+"""The bottom layer: errors, settings, field types, JSON safety, secret files, log redaction."""

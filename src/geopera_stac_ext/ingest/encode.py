@@ -1,0 +1,171 @@
+"""A validated line as COPY text rows: geopera.items, assets, storage ledger and pgstac.items."""
+
+from __future__ import annotations
+
+import os
+import struct
+import time
+from array import array
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from geopera_stac_ext.core.errors import InvalidRequest
+from geopera_stac_ext.ingest.validate import Asset
+from geopera_stac_ext.pgstac.bulk import ITEMS_COPY
+
+NULL = "\\N"  # COPY text format's NULL
+COPY_STATEMENTS = (
+    "COPY geopera.items (id, project_id, collection_id, pgstac_collection, type,"
+    " created_at, updated_at, expires_at) FROM STDIN",
+    "COPY geopera.assets (id, item_id, key, href, media_type, file_size_bytes,"
+    " roles, title, created_at) FROM STDIN",
+    "COPY geopera.storage_ledger (org_id, project_id, item_id, asset_id,"
+    " delta_bytes, reason, at) FROM STDIN",
+    # NOTE: last: pgstac's statement trigger on items locks the partitions' partition_stats
+    # rows until commit; written last, a batch holds them for a moment instead of while its
+    # other COPYs run, so two writers do not queue on each other.
+    ITEMS_COPY,
+)
+
+
+def esc(v: Any) -> str:
+    """A value in COPY text format (NULL is \\N; backslash, tab, newline, CR escaped)."""
+    if v is None:
+        return NULL
+    s = v if isinstance(v, str) else str(v)
+    if "\\" in s or "\t" in s or "\n" in s or "\r" in s:
+        s = s.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n").replace("\r", "\\r")
+    return s
+
+
+def pg_array(values: list[str]) -> str:
+    """A text[] literal."""
+    return "{" + ",".join('"' + x.replace("\\", "\\\\").replace('"', '\\"') + '"'
+                          for x in values) + "}"
+
+
+def new_uuids(n: int) -> list[str]:
+    """n time-ordered UUIDs (version 7, RFC 9562): 48-bit Unix milliseconds, then random.
+
+    NOTE: new asset ids land at the right edge of the primary-key index instead of a random
+    page of it (random version 4 ids made each index insert touch a different leaf).
+    """
+    ms = f"{time.time_ns() // 1_000_000:012x}"
+    rand = os.urandom(10 * n).hex()
+    out = []
+    for i in range(0, 20 * n, 20):
+        r = rand[i:i + 20]
+        out.append(f"{ms[:8]}-{ms[8:12]}-7{r[1:4]}-{'89ab'[int(r[4], 16) & 3]}{r[5:8]}-{r[8:20]}")
+    return out
+
+
+_EWKB_SRID = 0x20000000  # EWKB's "SRID follows" flag
+_EWKB_HEAD = {t: struct.pack("<BII", 1, code | _EWKB_SRID, 4326)
+              for t, code in (("Point", 1), ("LineString", 2), ("Polygon", 3),
+                              ("MultiPolygon", 6))}
+_WKB_POLYGON = struct.pack("<BI", 1, 3)  # a MultiPolygon's member (no SRID of its own)
+
+
+def _points(coords: list[Any]) -> bytes:
+    """A WKB point list: the count, then x y doubles (2-D positions only)."""
+    flat = array("d")
+    for c in coords:
+        if len(c) != 2:
+            raise ValueError("not 2-D")
+        flat.extend(c)
+    return struct.pack("<I", len(coords)) + flat.tobytes()
+
+
+def _rings(rings: list[Any]) -> bytes:
+    return struct.pack("<I", len(rings)) + b"".join(_points(r) for r in rings)
+
+
+def ewkb(g: dict[str, Any]) -> str | None:
+    """Hex EWKB (SRID 4326) of a 2-D GeoJSON geometry, as pypgstac's plpygis writes it, or
+    None to fall back to plpygis.
+
+    NOTE: measured: plpygis' encoding was ~40% of pypgstac's per-item cost; this is ≈ 2 µs
+    for a 5-point polygon, and PostGIS reads hex EWKB faster than WKT text.
+    """
+    t, c = g["type"], g.get("coordinates")
+    try:
+        if t == "Point":
+            if len(c) != 2:
+                return None
+            body = struct.pack("<2d", *c)
+        elif t == "LineString":
+            body = _points(c)
+        elif t == "Polygon":
+            body = _rings(c)
+        elif t == "MultiPolygon":
+            body = struct.pack("<I", len(c)) + b"".join(_WKB_POLYGON + _rings(p) for p in c)
+        else:
+            return None
+    except (TypeError, ValueError, struct.error):
+        return None
+    return (_EWKB_HEAD[t] + body).hex()
+
+
+def geometry_ewkb(geometry: dict[str, Any]) -> str:
+    """Hex EWKB of any GeoJSON geometry items.create accepts."""
+    geom = ewkb(geometry)
+    if geom is None:  # 3-D, multi-points/lines, collections: pypgstac's own encoder
+        from plpygis import Geometry
+
+        encoded = Geometry.from_geojson(geometry)
+        if encoded is None:
+            raise InvalidRequest("geometry could not be encoded for pgstac")
+        geom = str(encoded.ewkb)
+    return geom
+
+
+@dataclass(slots=True)
+class Prepared:
+    """One validated input line, formatted for COPY."""
+
+    lineno: int
+    item_id: str
+    cid: str | None  # the Geopera collection (None: uncollected)
+    pgcol: str  # the pgstac collection: cid, or the project's inbox
+    low: datetime
+    high: datetime
+    pg_tail: str  # "\tdatetime\tend_datetime\tgeometry\tcontent\tprivate\n"
+    item_tail: str  # "\ttype\tcreated_at\tupdated_at\texpires_at\n"
+    asset_lines: list[str]
+    ledger_lines: list[str]
+
+
+def asset_rows(item_id: str, assets: list[Asset], stamp: str, org: str,
+               project_id: str) -> tuple[list[str], list[str]]:
+    """The geopera.assets rows of an item's assets and the ledger credits of their sizes."""
+    asset_lines, ledger_lines = [], []
+    for (key, href, media, size, roles, title), aid in zip(assets, new_uuids(len(assets))):
+        asset_lines.append(
+            f"{aid}\t{item_id}\t{key}\t{esc(href)}\t{esc(media)}\t"
+            f"{NULL if size is None else size}\t{esc(pg_array(roles))}\t{esc(title)}"
+            f"\t{stamp}\n")
+        if size:
+            ledger_lines.append(f"{org}\t{project_id}\t{item_id}\t{aid}\t{size}"
+                                f"\tasset_created\t{stamp}\n")
+    return asset_lines, ledger_lines
+
+
+def _item_id(p: Prepared) -> str:
+    return p.item_id
+
+
+def payloads(items: list[Prepared], project_id: str) -> list[tuple[str, str]]:
+    """(COPY statement, its rows) per table, rows in item-id order.
+
+    NOTE: rows in id order: each index keyed by item id (pgstac's and ours, the asset
+    foreign-key probes) is then filled and probed left to right, not at random pages
+    (≈ 7 µs/item less for the assets alone).
+    """
+    items = sorted(items, key=_item_id)
+    return list(zip(COPY_STATEMENTS, (
+        "".join([f"{b.item_id}\t{project_id}\t{b.cid or NULL}\t{b.pgcol}{b.item_tail}"
+                 for b in items]),
+        "".join([line for b in items for line in b.asset_lines]),
+        "".join([line for b in items for line in b.ledger_lines]),
+        "".join([f"{b.item_id}\t{b.pgcol}{b.pg_tail}" for b in items]))))
