@@ -30,7 +30,7 @@ def test_concurrent_collection_deletes_in_one_project_all_succeed(client, live_s
             cols.append(col["id"])
         start = threading.Barrier(PER_ROUND)
 
-        def delete(cid: str) -> None:
+        def delete(cid: str, start: threading.Barrier = start) -> None:
             with httpx.Client(base_url=live_server, headers=owner.headers, timeout=60) as c:
                 start.wait()
                 resp = c.post("/v1/op/collections.delete",
