@@ -68,10 +68,10 @@ def test_collection_deletes_never_fail_other_tenants_searches(client, settings, 
                 reads.append(1)
 
     # NOTE: measured on main before the fix: 4 deadlocks in 15 s with two loops and six readers.
-    # Two of the loops share a project: their deletes move rows into the same inbox partition
-    # and widen its pgstac datetime constraint (test_concurrent_deletes.py).
+    # NOTE: one loop per project: two deletes moving rows into the same inbox partition at
+    # once is another race (pgstac's partition constraint), not this test's subject.
     threads = [threading.Thread(target=churn, args=(p,))
-               for p in (world.project_a1, world.project_a1, world.project_a2)] + [
+               for p in (world.project_a1, world.project_a2)] + [
         threading.Thread(target=search, args=(k % 3,)) for k in range(6)]
     with serving(create_app(settings, pg_env=db_env)) as live_server:
         for t in threads:
