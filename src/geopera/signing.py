@@ -6,6 +6,7 @@ import threading
 import time
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qs, urlsplit
 
 if TYPE_CHECKING:
     from geopera.client import Geopera
@@ -13,6 +14,12 @@ if TYPE_CHECKING:
 # NOTE: a signed URL lives 900 s; one is reused for an asset until less than this margin of
 # its life is left, so a reader that opens it right away still has time to finish.
 REUSE_MARGIN_SECONDS = 120
+
+
+def embeddable(href: Any) -> bool:
+    """A thumbnail/overview href the service already made usable without a header (its
+    `access_token`): left as is, so signing it spends no grant."""
+    return isinstance(href, str) and "access_token" in parse_qs(urlsplit(href).query)
 
 
 class Signer:
@@ -39,7 +46,7 @@ class Signer:
     def sign_item_dict(self, item: dict[str, Any]) -> None:
         for asset in (item.get("assets") or {}).values():
             asset_id = asset.get("geopera:asset_id")
-            if asset_id:
+            if asset_id and not embeddable(asset.get("href")):
                 asset["href"] = self.url(str(item["id"]), str(asset_id))
 
     def __call__(self, obj: Any) -> Any:
@@ -63,7 +70,7 @@ class Signer:
         elif isinstance(obj, pystac.Item):
             for asset in obj.assets.values():
                 asset_id = asset.extra_fields.get("geopera:asset_id")
-                if asset_id:
+                if asset_id and not embeddable(asset.href):
                     asset.href = self.url(obj.id, str(asset_id))
         return obj
 

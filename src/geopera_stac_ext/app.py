@@ -38,7 +38,7 @@ from geopera_stac_ext.api.stac_input import StacInputMiddleware
 from geopera_stac_ext.api.stac_client import GeoperaStacClient, stac_extension_overrides
 from geopera_stac_ext.core.settings import Settings, external_pg_env, read_pg_env
 from geopera_stac_ext.core.logredact import install_redaction
-from geopera_stac_ext.api.asset_routes import DownloadsExtension
+from geopera_stac_ext.api.asset_routes import DownloadsExtension, embedded_asset_request
 from geopera_stac_ext.storage.signing import check_signing_secret
 
 log = logging.getLogger(__name__)
@@ -59,6 +59,10 @@ class StacAuthMiddleware:
             await self.app(scope, receive, send)
             return
         request = Request(scope)
+        if embedded_asset_request(request):
+            # NOTE: an <img src> asset URL: the route checks its access token (no header).
+            await self.app(scope, receive, send)
+            return
         try:
             async with connection(scope["app"]) as conn:
                 principal = await authenticate(conn, request.headers.get("authorization"))

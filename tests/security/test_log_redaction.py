@@ -72,3 +72,22 @@ def test_redact_covers_signed_paths_query_signatures_and_api_keys():
     for secret in ("SIGNATURE123", "AKIA", "abc", "def", "t0k", "SECRETKEY"):
         assert secret not in out, (secret, out)
     assert out.startswith("GET /download/a/g/1700000000/[REDACTED]/x.tif?")
+
+
+def test_an_embeddable_hrefs_access_token_is_never_logged(client, db, settings, world, db_env,
+                                                          clock, captured):
+    from download_helpers import scene_with_thumbnail
+    from test_asset_tokens import stac_item, token_of
+
+    scene = scene_with_thumbnail(client, db, settings, world["editor"], world.project_a1)
+    href = stac_item(client, scene, world["viewer"])["assets"]["thumbnail"]["href"]
+    token = token_of(href)
+    with serving_with_access_log(create_app(settings, pg_env=db_env, clock=clock)) as base:
+        path = href.removeprefix("http://testserver")
+        got = httpx.get(base + path)  # no header: as an <img src> fetches it
+        assert got.status_code == 200 and got.content == scene["files"]["thumbnail"]["bytes"]
+        assert httpx.get(base + path[:-3] + "AAA").status_code == 401  # a tampered one
+        time.sleep(0.3)
+    text = "\n".join(captured.lines)
+    assert "/thumb.png?access_token=[REDACTED]" in text, text
+    assert token.split(".")[2] not in text and token[:-3] not in text

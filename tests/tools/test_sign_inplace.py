@@ -9,7 +9,7 @@ import odc.stac
 import pytest
 import rasterio
 from conftest import ok
-from download_helpers import local_item
+from download_helpers import local_item, scene_with_thumbnail
 from pystac_client import Client
 
 import geopera
@@ -112,3 +112,18 @@ def test_unsigned_hrefs_read_with_the_bearer_header_in_gdal(live_server, db, wor
     rows = ledger(db)
     assert len(rows) == 1 and rows[0][0] == "href"
     assert 0 < rows[0][1] <= COG_FILE.stat().st_size  # bytes actually sent
+
+
+def test_sign_inplace_keeps_thumbnail_hrefs_that_already_carry_a_token(
+        live_server, client, db, settings, world):
+    scene = scene_with_thumbnail(client, db, settings, world["editor"], world.project_a1)
+    key = world["viewer"].key
+    feature = ok(httpx.get(f"{live_server}/collections/{scene['collection']['id']}/items/"
+                           f"{scene['item']['id']}", headers={"Authorization": f"Bearer {key}"}))
+    thumb = feature["assets"]["thumbnail"]["href"]
+    Geopera(api_key=key, base_url=live_server).sign_inplace(feature)
+    assert feature["assets"]["thumbnail"]["href"] == thumb  # usable as is: no grant spent
+    assert feature["assets"]["data"]["href"].startswith(f"{live_server}/download/")
+    assert len(ledger(db)) == 1
+    got = httpx.get(thumb)
+    assert got.status_code == 200 and got.content == scene["files"]["thumbnail"]["bytes"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from datetime import datetime, timezone
 from typing import Any, Literal
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
@@ -17,7 +18,7 @@ from stac_fastapi.types.requests import get_base_url
 
 from geopera_stac_ext.auth.guard import MEMBER_RANK_SQL, require_scope
 from geopera_stac_ext.db.pool import connection
-from geopera_stac_ext.domain.extents import apply_extent, refresh_extents
+from geopera_stac_ext.domain.extents import EXTENT_COLUMNS, EXTENT_JOIN, apply_extent
 from geopera_stac_ext.core.errors import (
     InvalidRequest,
     NotFound,
@@ -39,6 +40,7 @@ from geopera_stac_ext.search.engine import (
     user_visibility,
 )
 from geopera_stac_ext.search.paging import keyset_ok, make_token, query_digest, read_token
+from geopera_stac_ext.storage.asset_tokens import HrefSigner, href_signer
 from geopera_stac_ext.storage.signing import signing_secret
 
 GEOJSON = "application/geo+json"
@@ -62,6 +64,13 @@ def _principal(request: Request) -> Any:
     if principal is None:  # NOTE: StacAuthMiddleware always sets it; never serve anonymously.
         raise Unauthenticated("missing Authorization header; send `Authorization: Bearer gpra_…`")
     return principal
+
+
+def _signer(request: Request) -> HrefSigner | None:
+    """Access tokens for the embeddable asset hrefs of a response to this caller's key."""
+    clock = request.app.state.clock
+    now = clock() if clock else datetime.now(timezone.utc)
+    return href_signer(request.app.state.geopera_settings, _principal(request), now.timestamp())
 
 
 async def _visibility(conn: Any, request: Request) -> Visibility:
@@ -105,8 +114,7 @@ def _fields(value: Any) -> tuple[set[str], set[str]]:
     return inc, exc - inc
 
 
-def _collection_doc(row: Any, base: str, fresh: dict[str, Any] | None = None
-                    ) -> dict[str, Any]:
+def _collection_doc(row: Any, base: str) -> dict[str, Any]:
     doc = dict(row["content"])
     cid = str(row["id"])
     doc.update({"id": cid, "title": row["name"], "type": "Collection"})
@@ -122,8 +130,7 @@ def _collection_doc(row: Any, base: str, fresh: dict[str, Any] | None = None
          "href": f"{base}/collections/{cid}/queryables"},
     ]
     doc["geopera:project_id"] = str(row["project_id"])
-    fresh = fresh or {}
-    apply_extent(doc, fresh[cid] if cid in fresh else row["extent"])
+    apply_extent(doc, row)
     add_auth(doc)
     return doc
 
@@ -143,9 +150,9 @@ ITEM_BY_PATH_SQL = f"""
       AND {MEMBER_RANK_SQL.format(user="$3::uuid", project="pr")} IS NOT NULL
 """
 
-COLLECTION_SQL = """
-    SELECT c.id, c.project_id, c.name, c.description, c.extent, pc.content
-    FROM geopera.collections c JOIN pgstac.collections pc ON pc.id = c.id::text
+COLLECTION_SQL = f"""
+    SELECT c.id, c.project_id, c.name, c.description, {EXTENT_COLUMNS}, pc.content
+    FROM geopera.collections c JOIN pgstac.collections pc ON pc.id = c.id::text {EXTENT_JOIN}
     WHERE c.project_id = ANY($1::uuid[]) AND c.deleted_at IS NULL
 """
 
@@ -165,8 +172,7 @@ class GeoperaStacClient(CoreCrudClient):
             rows = await conn.fetch(
                 COLLECTION_SQL + " ORDER BY c.layer_order, c.created_at, c.id",
                 list(vis.project_ids)) if not vis.empty else []
-            fresh = await refresh_extents(request.app, conn, [str(r["id"]) for r in rows])
-        cols = [_collection_doc(r, base, fresh) for r in rows]
+        cols = [_collection_doc(r, base) for r in rows]
         return {
             "collections": cols,
             "links": [{"rel": "root", "type": JSON, "href": f"{base}/"},
@@ -176,7 +182,7 @@ class GeoperaStacClient(CoreCrudClient):
         }
 
     async def _collection(self, conn: Any, request: Request, collection_id: str,
-                          vis: Visibility, *, refresh: bool = False) -> dict[str, Any]:
+                          vis: Visibility) -> dict[str, Any]:
         row = None
         if not vis.empty:
             row = await conn.fetchrow(COLLECTION_SQL + " AND c.id::text = $2",
@@ -184,14 +190,13 @@ class GeoperaStacClient(CoreCrudClient):
         if row is None:
             # NOTE: the same answer for missing, deleted, inbox and other tenants' collections.
             raise NotFound(f"collection {collection_id} not found")
-        fresh = await refresh_extents(request.app, conn, [str(row["id"])]) if refresh else {}
-        return _collection_doc(row, get_base_url(request).rstrip("/"), fresh)
+        return _collection_doc(row, get_base_url(request).rstrip("/"))
 
     async def get_collection(self, collection_id: str, request: Request,
                              **kwargs: Any) -> dict[str, Any]:
         async with connection(request.app) as conn:
             vis = await _visibility(conn, request)
-            return await self._collection(conn, request, collection_id, vis, refresh=True)
+            return await self._collection(conn, request, collection_id, vis)
 
     async def _search(self, request: Request, req: SearchRequest, *, collection_id: str | None,
                       fields: Any, next_body: dict[str, Any] | None,
@@ -255,7 +260,8 @@ class GeoperaStacClient(CoreCrudClient):
                     async with db_slot(request.app, conn, user_id):
                         result = await run_search(
                             conn, req, vis, request.app.state.geopera_settings.search_timeout_ms)
-                    return result, await stac_features(conn, result.records, base)
+                    return result, await stac_features(conn, result.records, base,
+                                                          _signer(request))
             except TransientConflict:
                 if attempt == READ_ATTEMPTS:
                     raise
@@ -323,7 +329,7 @@ class GeoperaStacClient(CoreCrudClient):
             if row is None:
                 raise missing
             features = await stac_features(conn, [item_record(row)],
-                                           get_base_url(request).rstrip("/"))
+                                           get_base_url(request).rstrip("/"), _signer(request))
         return geojson_response(features[0])
 
     async def get_search(self, request: Request, collections: Any = None, ids: Any = None,

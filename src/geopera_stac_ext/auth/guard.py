@@ -48,6 +48,10 @@ async def authenticate(conn: Any, authorization: str | None) -> Principal:
         """,
         hash_key(token),
     )
+    return await _key_principal(conn, row)
+
+
+async def _key_principal(conn: Any, row: Any) -> Principal:
     if row is None:
         raise Unauthenticated("invalid API key")
     if row["revoked_at"] is not None:
@@ -55,6 +59,20 @@ async def authenticate(conn: Any, authorization: str | None) -> Principal:
     await touch_key(conn, row["id"])
     return Principal(user_id=str(row["user_id"]), key_id=str(row["id"]),
                      scopes=frozenset(row["scopes"]), email=row["email"])
+
+
+async def principal_of_key(conn: Any, key_id: str) -> Principal:
+    """The principal of a key named by id (an asset URL's access token, storage/asset_tokens);
+    401 when the key is unknown or revoked, exactly as `authenticate`."""
+    row = await conn.fetchrow(
+        """
+        SELECT k.id, k.user_id, k.scopes, k.revoked_at, u.email
+        FROM geopera.api_keys k JOIN geopera.users u ON u.id = k.user_id
+        WHERE k.id = $1::uuid
+        """,
+        key_id,
+    )
+    return await _key_principal(conn, row)
 
 
 # NOTE: a key's last use is stamped at most once a minute per key and process: `admin list-keys`

@@ -6,6 +6,7 @@ from functools import lru_cache
 from typing import Any
 
 from geopera_stac_ext.domain.records import MAPPED_PROPERTIES
+from geopera_stac_ext.storage.asset_tokens import EMBED_ROLES, HrefSigner
 from geopera_stac_ext.storage.signing import asset_href
 
 GEOJSON = "application/geo+json"
@@ -17,7 +18,8 @@ AUTH_SCHEME = "geopera_key"
 AUTH_SCHEMES = {AUTH_SCHEME: {
     "type": "http", "scheme": "bearer",
     "description": "A Geopera API key (`gpra_…`) sent as `Authorization: Bearer <key>` on every "
-                   "request, asset hrefs included.",
+                   "request, asset hrefs included (thumbnail and overview hrefs also carry a "
+                   "short-lived `access_token` bound to the key, for <img src>).",
 }}
 # Field prefix → the schema of the STAC extension that defines it (stac_extensions).
 EXTENSION_SCHEMAS = {
@@ -49,13 +51,18 @@ def stac_properties(record: dict[str, Any]) -> dict[str, Any]:
     return props
 
 
-def stac_assets(assets: list[dict[str, Any]], base_url: str) -> dict[str, Any]:
+def stac_assets(assets: list[dict[str, Any]], base_url: str,
+                signer: HrefSigner | None = None) -> dict[str, Any]:
     """Each asset's `href` is its key-authenticated URL on this service; the stored href stays
-    visible as `geopera:href`."""
+    visible as `geopera:href`. With a signer (the caller's key), thumbnail and overview hrefs
+    also carry an `access_token`, so an <img src> shows them without a header."""
     out: dict[str, Any] = {}
     for a in assets:
-        entry: dict[str, Any] = {"href": asset_href(base_url, a["id"], a["href"]),
-                                 "roles": list(a.get("roles") or []),
+        roles = list(a.get("roles") or [])
+        href = asset_href(base_url, a["id"], a["href"])
+        if signer is not None and not EMBED_ROLES.isdisjoint(roles):
+            href += signer.query(a["id"])
+        entry: dict[str, Any] = {"href": href, "roles": roles,
                                  "geopera:href": a["href"], "auth:refs": [AUTH_SCHEME]}
         if a.get("media_type"):
             entry["type"] = a["media_type"]
@@ -88,8 +95,10 @@ def _schemas(prefixes: frozenset[str]) -> tuple[str, ...]:
 
 
 def stac_feature(record: dict[str, Any], assets: list[dict[str, Any]], base_url: str,
-                 *, derived_from: list[str] | tuple[str, ...] = ()) -> dict[str, Any]:
-    """A STAC Feature with absolute links under `base_url` (the STAC API's own paths).
+                 *, derived_from: list[str] | tuple[str, ...] = (),
+                 signer: HrefSigner | None = None) -> dict[str, Any]:
+    """A STAC Feature with absolute links under `base_url` (the STAC API's own paths); `signer`
+    adds access tokens to embeddable asset hrefs (stac_assets).
 
     An uncollected item has no `collection` field; its parent is the catalog root.
     """
@@ -114,7 +123,7 @@ def stac_feature(record: dict[str, Any], assets: list[dict[str, Any]], base_url:
         links.append({"rel": "derived_from", "href": f"{base}/search?ids={parent}",
                       "type": GEOJSON})
     properties = stac_properties(record)
-    stac_asset_map = stac_assets(assets, base)
+    stac_asset_map = stac_assets(assets, base, signer)
     feature: dict[str, Any] = {
         "type": "Feature",
         "stac_version": "1.0.0",

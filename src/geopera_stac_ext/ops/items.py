@@ -37,6 +37,7 @@ from geopera_stac_ext.domain.records import (
 )
 from geopera_stac_ext.domain.counts import count_live
 from geopera_stac_ext.domain.stac_feature import GEOJSON, stac_feature
+from geopera_stac_ext.storage.asset_tokens import href_signer
 from geopera_stac_ext.storage.buckets import require_allowed
 from geopera_stac_ext.storage.hrefs import check_href
 from geopera_stac_ext.storage.media import check_media_type
@@ -534,7 +535,8 @@ async def items_get_stac(ctx: OpContext, p: ItemsGetStacParams) -> dict[str, Any
     record = await read_item(ctx.conn, p.item_id)
     assets = await list_assets(ctx.conn, p.item_id)
     parents = await visible_parents(ctx, p.item_id)
-    return stac_feature(record, assets, p.base_url or _request_base(ctx), derived_from=parents)
+    return stac_feature(record, assets, p.base_url or _request_base(ctx), derived_from=parents,
+                        signer=href_signer(ctx.settings, ctx.principal, ctx.now().timestamp()))
 
 
 @op("items.list_assets", params=ItemsGetParams, result=list[AssetRecord], side_effect="read",

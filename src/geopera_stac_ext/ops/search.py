@@ -20,6 +20,7 @@ from geopera_stac_ext.search.engine import (
     user_visibility,
     visibility_for,
 )
+from geopera_stac_ext.storage.asset_tokens import href_signer
 
 
 class SortBy(Params):
@@ -82,7 +83,8 @@ async def _respond(ctx: OpContext, p: ItemsSearchOrgParams, req: SearchRequest,
         result = await run_search(ctx.conn, req, vis, ctx.settings.search_timeout_ms)
     if p.format == "stac":
         base = p.base_url or (str(ctx.request.base_url) if ctx.request else "")
-        features = await stac_features(ctx.conn, result.records, base)
+        signer = href_signer(ctx.settings, ctx.principal, ctx.now().timestamp())
+        features = await stac_features(ctx.conn, result.records, base, signer)
     else:
         features = [record_feature(r) for r in result.records]
     return {"type": "FeatureCollection", "features": features,

@@ -27,6 +27,7 @@ from geopera_stac_ext.domain.counts import count_live
 from geopera_stac_ext.search.cql2text import parse_cql2_text, parse_cql2_text_async
 from geopera_stac_ext.search.paging import keyset_clause
 from geopera_stac_ext.domain.stac_feature import stac_feature
+from geopera_stac_ext.storage.asset_tokens import HrefSigner
 
 MAX_LIMIT = 1000
 
@@ -550,10 +551,10 @@ def record_feature(record: dict[str, Any]) -> dict[str, Any]:
             "bbox": record["bbox"], "properties": props}
 
 
-async def stac_features(conn: Any, records: list[dict[str, Any]], base_url: str
-                        ) -> list[dict[str, Any]]:
+async def stac_features(conn: Any, records: list[dict[str, Any]], base_url: str,
+                        signer: HrefSigner | None = None) -> list[dict[str, Any]]:
     assets = await assets_by_item(conn, [r["id"] for r in records])
-    return [stac_feature(r, assets[r["id"]], base_url) for r in records]
+    return [stac_feature(r, assets[r["id"]], base_url, signer=signer) for r in records]
 
 
 __all__ = ["SearchRequest", "Visibility", "visibility_for", "user_visibility", "run_search",

@@ -73,8 +73,10 @@ async function main() {
     await step('download', async () => {
       const asset = page.locator('.asset, .card').filter({ hasText: cfg.downloadAssetTitle }).first();
       const header = asset.locator('.card-header, [role=tab], button').first();
-      await header.click().catch(() => {});
       const button = asset.getByRole('button', { name: /Download/ }).or(asset.getByRole('link', { name: /Download/ })).first();
+      // NOTE: the item page may open with the asset already expanded (`?.asset=…`): a click
+      // on its header would fold it away again.
+      if (!(await button.isVisible())) await header.click().catch(() => {});
       const [download] = await Promise.all([page.waitForEvent('download'), button.click()]);
       const file = path.join(cfg.artifacts, 'downloaded-' + download.suggestedFilename());
       await download.saveAs(file);
