@@ -247,9 +247,8 @@ class GeoperaStacClient(CoreCrudClient):
         """One page of the search and its STAC Features.
 
         NOTE: as op reads (api/extension.py run_op): a search the database picked as a
-        deadlock or serialization victim changed nothing and is run again; measured, one
-        STAC read in a 15 s create/delete loop of another tenant (tests/security/
-        test_delete_vs_search.py) otherwise answered 503.
+        deadlock or serialization victim changed nothing and is run again; seen: a STAC read
+        answered 503 while two create/delete loops of another tenant shared one project.
         """
         for attempt in range(1, READ_ATTEMPTS + 1):
             try:
