@@ -82,7 +82,7 @@ def test_an_embeddable_hrefs_access_token_is_never_logged(client, db, settings, 
     scene = scene_with_thumbnail(client, db, settings, world["editor"], world.project_a1)
     href = stac_item(client, scene, world["viewer"])["assets"]["thumbnail"]["href"]
     token = token_of(href)
-    with serving_with_access_log(create_app(settings, pg_env=db_env, clock=clock)) as base:
+    with serving(create_app(settings, pg_env=db_env, clock=clock), log_level="info") as base:
         path = href.removeprefix("http://testserver")
         got = httpx.get(base + path)  # no header: as an <img src> fetches it
         assert got.status_code == 200 and got.content == scene["files"]["thumbnail"]["bytes"]
