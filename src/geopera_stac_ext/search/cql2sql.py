@@ -146,8 +146,12 @@ class Translator:
             return Val(col.sql, KINDS[col.kind])
         key = stac_name(name)
         self.relations.add(STAC)
-        j = f"(p.content->'properties'->{self.bind(key, '::text')})"
         declared = TYPED_PROPERTIES.get(key)
+        # NOTE: a declared property's name is our own constant (no quote in it), written into
+        # the SQL so that its expression index (pgstac_migrations/0090) matches a generic
+        # plan; any other name stays a bound parameter.
+        ref = f"'{key}'" if declared is not None else self.bind(key, "::text")
+        j = f"(p.content->'properties'->{ref})"
         if declared == "num":
             return Val(num_of(j), "num", j)
         if declared == "text":

@@ -84,6 +84,7 @@ DEFAULT_SORT = [{"field": "datetime", "direction": "desc"}]
 # string such as pystac-client's query `eo:cloud_cover<10` ("10") compares as the number 10.
 TYPED_PROPERTIES = {"eo:cloud_cover": "num", "gsd": "num", "title": "text",
                     "description": "text"}
+assert not any("'" in k for k in TYPED_PROPERTIES)  # NOTE: written into SQL (cql2sql.prop)
 
 
 def stac_name(name: str) -> str:
