@@ -32,6 +32,7 @@ from geopera_stac_ext.db.replica import LSN_HEADER, ReadAfterWriteMiddleware
 from geopera_stac_ext.core.errors import GeoperaError
 from geopera_stac_ext.api.extension import OperationsExtension
 from geopera_stac_ext.core.fields import configure_geometry_limits
+from geopera_stac_ext.pgstac.version import ensure_supported, migrate_supported
 from geopera_stac_ext.api.problems import RequestContextMiddleware, install_handlers, problem_response
 from geopera_stac_ext.search.gate import SearchGateMiddleware
 from geopera_stac_ext.api.stac_input import StacInputMiddleware
@@ -119,13 +120,19 @@ def create_app(settings: Settings | None = None, *, pg_env: dict[str, str] | Non
             env = pg_env or external_pg_env(settings)
             if env is None:
                 from geopera_stac_ext.db.embedded import EmbeddedCluster
-                from geopera_stac_ext.db.migrate import migrate
 
                 # NOTE: the last user of the home stops the cluster (EmbeddedCluster.session).
                 cluster = stack.enter_context(EmbeddedCluster(settings.home).session())
                 env = cluster.env()
-                migrate(cluster.dsn)
+                migrate_supported(cluster.dsn)
             await open_pools(app, env, settings.db_pool_max, read_env)
+            try:
+                # NOTE: a database migrated elsewhere (pg_env, DATABASE_URL) is checked too.
+                async with connection(app) as conn:
+                    await ensure_supported(conn)
+            except BaseException:
+                await close_pools(app)
+                raise
             app.state.pg_env = env
             from geopera_stac_ext.lifecycle.job import PeriodicRunner
 

@@ -55,9 +55,10 @@ def emit(obj: Any) -> None:
 
 
 def ensure_migrated(env: dict[str, str]) -> dict:
-    from geopera_stac_ext.db.migrate import migrate
+    from geopera_stac_ext.pgstac.version import migrate_supported
 
-    return migrate(dsn_from_env(env))
+    # NOTE: refuses a pgstac this release is not tested with (pgstac/version.py).
+    return migrate_supported(dsn_from_env(env))
 
 
 # ---------------------------------------------------------------- commands

@@ -23,9 +23,10 @@ from geopera_stac_ext.core.fields import (
     bbox_of,
     polygon_of,
 )
+from geopera_stac_ext.db.sql import Query
 from geopera_stac_ext.ops.context import OpContext
 from geopera_stac_ext.ops.registry import Params, op
-from geopera_stac_ext.pgstac.partitions import create_stac_item
+from geopera_stac_ext.pgstac import items as pgstac_items
 from geopera_stac_ext.domain.records import (
     ITEM_COLUMNS,
     ITEM_JOIN,
@@ -245,7 +246,7 @@ async def items_create(ctx: OpContext, p: ItemsCreateParams) -> dict[str, Any]:
         """,
         item_id, p.project_id, p.collection_id, pgcol, p.type, now, expires_at,
     )
-    await create_stac_item(ctx.conn, pgcol, dumps(stac_content(item_id, pgcol, fields)))
+    await pgstac_items.create_item(ctx.conn, pgcol, dumps(stac_content(item_id, pgcol, fields)))
     await insert_assets(ctx, item_id, p.project_id, org_id, p.assets, "asset_created")
     if p.viz_profiles:
         await ctx.conn.executemany(
@@ -296,29 +297,27 @@ async def items_list(ctx: OpContext, p: ItemsListParams) -> dict[str, Any]:
 async def list_items(conn: Any, project_id: str, collection_id: str | None,
                      uncollected: bool, limit: int, offset: int) -> dict[str, Any]:
     """One page of live items in the documented order (newest first, then id) plus the total."""
-    args: list[Any] = [project_id]
-    clauses = ["i.project_id = $1", "i.deleted_at IS NULL"]
+    sql = Query()
+    clauses = [f"i.project_id = {sql.bind(project_id, name='project')}", "i.deleted_at IS NULL"]
     if collection_id is not None:
-        args = [*args, collection_id]
-        clauses.append(f"i.collection_id = ${len(args)}")
+        clauses.append(f"i.collection_id = {sql.bind(collection_id, name='collection')}")
     elif uncollected:
         clauses.append("i.collection_id IS NULL")
     cond = " AND ".join(clauses)
     # NOTE: the maintained counters (migration 0060): no scan of the project or collection.
     total = await count_live(conn, [project_id], uncollected=uncollected,
                              collections=[collection_id] if collection_id else None)
-    n = len(args)
-    rows = await conn.fetch(
+    text, args = sql.render(
         f"""
         WITH page AS (
             SELECT i.id FROM geopera.items i WHERE {cond}
-            ORDER BY i.created_at DESC, i.id DESC LIMIT ${n + 1} OFFSET ${n + 2}
+            ORDER BY i.created_at DESC, i.id DESC
+            LIMIT {sql.bind(limit, name='limit')} OFFSET {sql.bind(offset, name='offset')}
         )
         SELECT {ITEM_COLUMNS} FROM page JOIN {ITEM_JOIN} ON i.id = page.id
         ORDER BY i.created_at DESC, i.id DESC
-        """,
-        *args, limit, offset,
-    )
+        """)
+    rows = await conn.fetch(text, *args)
     return {"items": [item_record(r) for r in rows], "total": total}
 
 
@@ -615,12 +614,9 @@ async def items_update(ctx: OpContext, p: ItemsUpdateParams) -> dict[str, Any]:
     collection_id = p.collection_id if moving else row["collection_id"]
     content = dumps(stac_content(p.item_id, pgcol, fields))
     if pgcol == old_pgcol:
-        await ctx.conn.execute("SELECT pgstac.update_item($1::text::jsonb)", content)
+        await pgstac_items.update_item(ctx.conn, content)
     else:
-        # NOTE: pgstac partitions by collection: a move is delete + create (measured: an UPDATE
-        # of pgstac.items.collection would keep content dehydrated against the old collection).
-        await ctx.conn.execute("SELECT pgstac.delete_item($1, $2)", p.item_id, old_pgcol)
-        await create_stac_item(ctx.conn, pgcol, content)
+        await pgstac_items.move_item(ctx.conn, p.item_id, old_pgcol, pgcol, content)
     state = p.lifecycle_state if p.given("lifecycle_state") else row["lifecycle_state"]
     expires_at = row["expires_at"]
     if state == "active" and row["lifecycle_state"] == "archived":
@@ -677,7 +673,7 @@ async def items_duplicate(ctx: OpContext, p: ItemsDuplicateParams) -> dict[str, 
         new_id, target_project, target_cid, pgcol, src["type"], src["lifecycle_state"], now,
         src["expires_at"],
     )
-    await create_stac_item(ctx.conn, pgcol, dumps(stac_content(new_id, pgcol, fields)))
+    await pgstac_items.create_item(ctx.conn, pgcol, dumps(stac_content(new_id, pgcol, fields)))
     # NOTE: copies re-point at the same stored files: no ledger credit (origin_id groups them).
     await ctx.conn.execute(
         """
