@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import asyncpg
@@ -11,6 +11,8 @@ import asyncpg
 from geopera_stac_ext.auth.keys import PREFIX, hash_key
 from geopera_stac_ext.core.errors import Forbidden, NotFound, Unauthenticated
 
+# NOTE: SQL ranks roles too (geopera.role_rank, 0001_tenancy.sql, for queries that fold the
+# decision in); tests/ops/test_roles.py pins that both agree.
 ROLE_RANK = {"viewer": 1, "editor": 2, "admin": 3, "owner": 4}
 # Minimum role per access level (see the README's authorization matrix).
 LEVEL_MIN_ROLE = {"read": "viewer", "write": "editor", "admin": "admin"}
@@ -22,7 +24,6 @@ class Principal:
     key_id: str
     scopes: frozenset[str]
     email: str = ""
-    extra: dict[str, Any] = field(default_factory=dict, compare=False)
 
 
 def bearer_token(authorization: str | None) -> str:
