@@ -253,13 +253,16 @@ def _free_port() -> int:
 
 
 @contextmanager
-def serving(app) -> Iterator[str]:
-    """Serve `app` with a real uvicorn on a free loopback port; yields its base URL."""
+def serving(app, *, log_level: str = "warning", access_log: bool = True) -> Iterator[str]:
+    """Serve `app` with a real uvicorn on a free loopback port; yields its base URL.
+
+    log_level/access_log: uvicorn's own logging (tests/security/test_log_redaction.py reads
+    its access log at "info")."""
     import uvicorn
 
     port = _free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning",
-                                           lifespan="on"))
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level=log_level,
+                                           access_log=access_log, lifespan="on"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     deadline = time.monotonic() + 30

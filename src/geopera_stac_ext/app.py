@@ -36,10 +36,10 @@ from geopera_stac_ext.core.fields import configure_geometry_limits
 from geopera_stac_ext.core.logredact import install_redaction
 from geopera_stac_ext.core.settings import Settings, external_pg_env, read_pg_env
 from geopera_stac_ext.db.embedded import EmbeddedCluster
-from geopera_stac_ext.db.migrate import migrate
-from geopera_stac_ext.db.pool import close_pools, open_pools
+from geopera_stac_ext.db.pool import close_pools, connection, open_pools
 from geopera_stac_ext.db.replica import LSN_HEADER, ReadAfterWriteMiddleware
 from geopera_stac_ext.lifecycle.job import PeriodicRunner
+from geopera_stac_ext.pgstac.version import ensure_supported, migrate_supported
 from geopera_stac_ext.search.gate import SearchGateMiddleware
 from geopera_stac_ext.storage.signing import check_signing_secret
 
@@ -102,8 +102,15 @@ def lifespan(settings: Settings, pg_env: dict[str, str] | None,
                 # NOTE: the last user of the home stops the cluster (EmbeddedCluster.session).
                 cluster = stack.enter_context(EmbeddedCluster(settings.home).session())
                 env = cluster.env()
-                migrate(cluster.dsn)
+                migrate_supported(cluster.dsn)
             await open_pools(app, env, settings.db_pool_max, read_env)
+            try:
+                # NOTE: a database migrated elsewhere (pg_env, DATABASE_URL) is checked too.
+                async with connection(app) as conn:
+                    await ensure_supported(conn)
+            except BaseException:
+                await close_pools(app)
+                raise
             app.state.pg_env = env
             app.state.lifecycle_runner = PeriodicRunner(
                 app, settings, settings.lifecycle_interval_seconds).start()

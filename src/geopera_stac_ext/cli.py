@@ -15,7 +15,8 @@ from geopera_stac_ext.auth.guard import ROLE_RANK
 from geopera_stac_ext.core.errors import GeoperaError, SetupError
 from geopera_stac_ext.core.logredact import install_redaction
 from geopera_stac_ext.core.settings import Settings
-from geopera_stac_ext.db.session import database, emit, ensure_migrated, run_db
+from geopera_stac_ext.db.session import database, emit, run_db
+from geopera_stac_ext.pgstac.version import ensure_migrated
 from geopera_stac_ext.ingest import cli as ingest_cli
 from geopera_stac_ext.lifecycle import commands as lifecycle_commands
 from geopera_stac_ext.storage import commands as storage_commands

@@ -122,3 +122,13 @@ def test_a_new_item_locks_its_collection_against_a_concurrent_delete(client, wor
             deleter.execute("DELETE FROM geopera.collections WHERE id = %s", (col,))
         deleter.rollback()
         writer.rollback()
+
+
+def test_the_item_reference_check_fires_before_the_counter_trigger(db_env):
+    """The lock order of the foreign keys it replaces: project and collection first."""
+    with _connect(db_env) as conn:
+        names = [r[0] for r in conn.execute(
+            "SELECT tgname FROM pg_trigger WHERE tgrelid = 'geopera.items'::regclass"
+            " AND NOT tgisinternal AND tgtype & 4 = 4 AND tgtype & 1 = 0"  # INSERT, statement
+            " ORDER BY tgname COLLATE \"C\"")]
+    assert names[0] == "fk_items_refs_insert_trg" and "item_counts_ins_trg" in names, names

@@ -164,9 +164,10 @@ def test_a_flood_of_heavy_searches_gets_429_while_another_tenant_reads(db_env, w
     assert statuses and set(statuses) <= {200, 429}, (sorted(set(statuses)), details[:3])
     assert statuses.count(429) > 0 and statuses.count(200) > 0
     assert reads and all(s == 200 for s, _ in reads), {s for s, _ in reads}
-    # NOTE: this busy machine also runs the load generator; percentiles on a dedicated run
-    # are in benchmarks/fairness (p99 < 1 s). Before the cap: 29 s.
-    assert lat[len(lat) // 2] < 3 and lat[-1] < 20, (lat[len(lat) // 2], lat[-1])
+    # NOTE: a regression guard, loose for a shared machine that also runs the load generator;
+    # the figures (p99 < 1 s) are in benchmarks/fairness. Before the cap: 29 s; with the cap
+    # but the bodies parsed on the event loop: 9 s.
+    assert lat[len(lat) // 2] < 1.5 and lat[-1] < 10, (lat[len(lat) // 2], lat[-1])
 
 
 def test_a_saturated_pool_answers_503_fast_with_retry_after(settings, db_env, world, client):

@@ -4,15 +4,13 @@ query signature in any log line (uvicorn's access log, ours, anything else)."""
 from __future__ import annotations
 
 import logging
-import threading
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
 from urllib.parse import urlparse
 
 import httpx
 import pytest
-from conftest import _free_port
+from conftest import serving
 from download_helpers import local_item
 
 from geopera_stac_ext.app import create_app
@@ -26,26 +24,6 @@ class Collect(logging.Handler):
 
     def emit(self, record: logging.LogRecord) -> None:
         self.lines.append(self.format(record))
-
-
-@contextmanager
-def serving_with_access_log(app) -> Iterator[str]:
-    import uvicorn
-
-    port = _free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="info",
-                                           access_log=True, lifespan="on"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        assert time.monotonic() < deadline and thread.is_alive(), "uvicorn did not start"
-        time.sleep(0.05)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
 
 
 @pytest.fixture
@@ -66,7 +44,7 @@ def captured() -> Iterator[Collect]:
 def test_a_real_download_logs_no_signature(client, db, settings, world, db_env, clock,
                                            captured):
     item, asset_id, data = local_item(client, db, settings, world["editor"], world.project_a1)
-    with serving_with_access_log(create_app(settings, pg_env=db_env, clock=clock)) as base:
+    with serving(create_app(settings, pg_env=db_env, clock=clock), log_level="info") as base:
         key = {"Authorization": f"Bearer {world['viewer'].key}"}
         grant = httpx.post(f"{base}/v1/op/items.asset.download", headers=key,
                            json={"item_id": item["id"], "asset_id": asset_id}).json()
@@ -104,7 +82,7 @@ def test_an_embeddable_hrefs_access_token_is_never_logged(client, db, settings, 
     scene = scene_with_thumbnail(client, db, settings, world["editor"], world.project_a1)
     href = stac_item(client, scene, world["viewer"])["assets"]["thumbnail"]["href"]
     token = token_of(href)
-    with serving_with_access_log(create_app(settings, pg_env=db_env, clock=clock)) as base:
+    with serving(create_app(settings, pg_env=db_env, clock=clock), log_level="info") as base:
         path = href.removeprefix("http://testserver")
         got = httpx.get(base + path)  # no header: as an <img src> fetches it
         assert got.status_code == 200 and got.content == scene["files"]["thumbnail"]["bytes"]

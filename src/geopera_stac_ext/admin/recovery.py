@@ -6,7 +6,8 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from geopera_stac_ext.core.errors import Conflict, Gone, InvalidRequest, NotFound
-from geopera_stac_ext.pgstac.partitions import guard_partition
+from geopera_stac_ext.pgstac import collections as pgstac_collections
+from geopera_stac_ext.pgstac import items as pgstac_items
 from geopera_stac_ext.domain.records import dumps
 from geopera_stac_ext.storage.hrefs import AREA_SQL, local_path
 from geopera_stac_ext.admin.tenancy import _uuid
@@ -101,8 +102,7 @@ async def restore_item(conn: Any, settings: Any, item_id: str,
             raise NotFound(f"item {item_id} not found")
         if row["deleted_at"] is None:
             raise Conflict(f"item {item_id} is not deleted (state {row['lifecycle_state']})")
-        if not await conn.fetchval("SELECT EXISTS (SELECT 1 FROM pgstac.items WHERE id = $1"
-                                   " AND collection = $2)", str(iid), row["pgstac_collection"]):
+        if not await pgstac_items.item_exists(conn, str(iid), row["pgstac_collection"]):
             raise Gone(f"item {item_id} cannot be restored: its STAC record is gone")
         # NOTE: only the assets that went with the item (same deletion instant); an asset
         # deleted on its own earlier stays deleted (restore it with restore-asset).
@@ -177,17 +177,9 @@ async def _relink(conn: Any, row: Any, inbox: str) -> tuple[int, int]:
         """, row["id"], row["project_id"], inbox)]
     if ids:
         text_ids = [str(i) for i in ids]
-        await guard_partition(conn, cid)
         # NOTE: pgstac partitions by collection: re-hydrate into the collection (set-based, as
         # collections.delete's general path), then drop the inbox rows.
-        await conn.execute(
-            """
-            INSERT INTO pgstac.items_staging (content)
-            SELECT pgstac.content_hydrate(p) || jsonb_build_object('collection', $2::text)
-            FROM pgstac.items p WHERE p.collection = $1 AND p.id = ANY($3::text[])
-            """, inbox, cid, text_ids)
-        await conn.execute("DELETE FROM pgstac.items WHERE collection = $1 AND id = ANY($2)",
-                           inbox, text_ids)
+        await pgstac_collections.rehydrate_items(conn, inbox, cid, text_ids)
         await conn.execute(
             "UPDATE geopera.items SET collection_id = $2, pgstac_collection = $3,"
             " updated_at = now() WHERE id = ANY($1::uuid[])", ids, row["id"], cid)
@@ -206,8 +198,8 @@ async def restore_collection(conn: Any, collection_id: str, relink: bool = False
             raise Conflict(f"collection {collection_id} is not deleted")
         inbox = await conn.fetchval(
             "SELECT inbox_collection FROM geopera.projects WHERE id = $1", row["project_id"])
-        await conn.execute("SELECT pgstac.create_collection($1::text::jsonb)",
-                           dumps(stac_collection(str(cid), row["name"], row["description"])))
+        await pgstac_collections.create_collection(
+            conn, dumps(stac_collection(str(cid), row["name"], row["description"])))
         await conn.execute("UPDATE geopera.collections SET deleted_at = NULL, updated_at = now()"
                            " WHERE id = $1", cid)
         relinked, skipped = await _relink(conn, row, inbox) if relink else (0, 0)

@@ -13,6 +13,7 @@ from geopera_stac_ext.auth.keys import display_prefix, generate_key, hash_key, p
 from geopera_stac_ext.core.errors import InvalidRequest, NotFound
 from geopera_stac_ext.domain.records import stac_collection
 from geopera_stac_ext.lifecycle.job import on_plan_change
+from geopera_stac_ext.pgstac.collections import create_collection
 
 PLANS = ("free", "paid")
 SUBSCRIPTION_STATUSES = ("active", "past_due")
@@ -57,8 +58,7 @@ async def create_project(conn: Any, name: str, org_id: str | None = None) -> dic
             pid, uuid.UUID(org_id) if org_id else None, _name(name), inbox,
         )
         doc = stac_collection(inbox, f"Uncollected items of project {name.strip()}", None)
-        await conn.execute("SELECT pgstac.create_collection($1::text::jsonb)",
-                           orjson.dumps(doc).decode())
+        await create_collection(conn, orjson.dumps(doc).decode())
     return {"id": str(pid), "name": name.strip(), "org_id": org_id}
 
 

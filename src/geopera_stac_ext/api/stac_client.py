@@ -19,7 +19,12 @@ from stac_fastapi.types.requests import get_base_url
 from geopera_stac_ext.auth.guard import MEMBER_RANK_SQL, require_scope
 from geopera_stac_ext.db.pool import connection
 from geopera_stac_ext.domain.extents import EXTENT_COLUMNS, EXTENT_JOIN, apply_extent
-from geopera_stac_ext.core.errors import InvalidRequest, NotFound, Unauthenticated
+from geopera_stac_ext.core.errors import (
+    InvalidRequest,
+    NotFound,
+    TransientConflict,
+    Unauthenticated,
+)
 from geopera_stac_ext.domain.stac_feature import AUTH_EXTENSION, AUTH_SCHEMES
 from geopera_stac_ext.domain.records import ITEM_COLUMNS, ITEM_JOIN, item_record
 from geopera_stac_ext.search.gate import db_slot
@@ -40,6 +45,11 @@ from geopera_stac_ext.storage.signing import signing_secret
 
 GEOJSON = "application/geo+json"
 JSON = "application/json"
+# NOTE: search/stac_input.py parses GET/POST /search once, off the event loop, and leaves
+# (SearchRequest, POST body or None) under this key of the request's scope state; a POST body
+# then reaches stac-fastapi's model without `intersects`.
+PARSED_SEARCH = "geopera.search"
+READ_ATTEMPTS = 3
 QUERYABLES_REL = "http://www.opengis.net/def/rel/ogc/1.0/queryables"
 FILTER_CONF = "http://www.opengis.net/spec/ogcapi-features-3/1.0/conf/filter"
 SEARCH_CONFORMANCE = [FILTER_CONF, "https://api.stacspec.org/v1.0.0-rc.2/item-search#filter",
@@ -201,14 +211,7 @@ class GeoperaStacClient(CoreCrudClient):
             req.offset, key = read_token(signing_secret(settings), token, caller=caller,
                                          query=digest)
             req.after = key if keyset else None
-        async with connection(request.app) as conn:
-            vis = await _visibility(conn, request)
-            if collection_id is not None:
-                await self._collection(conn, request, collection_id, vis)
-            async with db_slot(request.app, conn, user_id):
-                result = await run_search(
-                    conn, req, vis, request.app.state.geopera_settings.search_timeout_ms)
-            features = await stac_features(conn, result.records, base, _signer(request))
+        result, features = await self._page(request, req, collection_id, user_id, base)
         include, exclude = _fields(fields)
         if include or exclude:
             features = [filter_fields(f, include, exclude) for f in features]  # type: ignore
@@ -238,6 +241,30 @@ class GeoperaStacClient(CoreCrudClient):
         return geojson_response({"type": "FeatureCollection", "features": features,
                                  "links": links, "numberMatched": result.total,
                                  "numberReturned": len(features)})
+
+    async def _page(self, request: Request, req: SearchRequest, collection_id: str | None,
+                    user_id: str, base: str) -> tuple[Any, list[dict[str, Any]]]:
+        """One page of the search and its STAC Features.
+
+        NOTE: as op reads (api/extension.py run_op): a search the database picked as a
+        deadlock or serialization victim changed nothing and is run again; seen: a STAC read
+        answered 503 while two create/delete loops of another tenant shared one project.
+        """
+        for attempt in range(1, READ_ATTEMPTS + 1):
+            try:
+                async with connection(request.app) as conn:
+                    vis = await _visibility(conn, request)
+                    if collection_id is not None:
+                        await self._collection(conn, request, collection_id, vis)
+                    async with db_slot(request.app, conn, user_id):
+                        result = await run_search(
+                            conn, req, vis, request.app.state.geopera_settings.search_timeout_ms)
+                    return result, await stac_features(conn, result.records, base,
+                                                          _signer(request))
+            except TransientConflict:
+                if attempt == READ_ATTEMPTS:
+                    raise
+        raise AssertionError("unreachable")
 
     @staticmethod
     async def _request(*, collections: Any = None, ids: Any = None, bbox: Any = None,
@@ -309,10 +336,11 @@ class GeoperaStacClient(CoreCrudClient):
                          limit: int | None = None, query: Any = None, fields: Any = None,
                          sortby: Any = None, filter_expr: Any = None, filter_lang: Any = None,
                          token: str | None = None, **kwargs: Any) -> Any:
-        req = await self._request(collections=collections, ids=ids, bbox=bbox,
-                                  intersects=intersects, datetime=datetime, limit=limit,
-                                  query=query, filter_expr=filter_expr,
-                                  filter_lang=filter_lang, sortby=sortby)
+        parsed = request.scope.get("state", {}).get(PARSED_SEARCH)
+        req = parsed[0] if parsed else await self._request(
+            collections=collections, ids=ids, bbox=bbox, intersects=intersects,
+            datetime=datetime, limit=limit, query=query, filter_expr=filter_expr,
+            filter_lang=filter_lang, sortby=sortby)
         return await self._search(request, req, collection_id=None, fields=fields,
                                   next_body=None, token=token)
 
@@ -321,16 +349,20 @@ class GeoperaStacClient(CoreCrudClient):
         filt = getattr(search_request, "filter_expr", None) or getattr(search_request, "filter",
                                                                        None)
         lang = getattr(search_request, "filter_lang", None)
-        req = await self._request(
-            collections=search_request.collections, ids=search_request.ids,
-            bbox=search_request.bbox, intersects=search_request.intersects,
-            datetime=search_request.datetime, limit=search_request.limit,
-            query=getattr(search_request, "query", None), filter_expr=filt, filter_lang=lang,
-            sortby=getattr(search_request, "sortby", None))
-        try:
-            body = await request.json()
-        except ValueError:
-            body = {}
+        parsed = request.scope.get("state", {}).get(PARSED_SEARCH)
+        if parsed:
+            req, body = parsed
+        else:
+            req = await self._request(
+                collections=search_request.collections, ids=search_request.ids,
+                bbox=search_request.bbox, intersects=search_request.intersects,
+                datetime=search_request.datetime, limit=search_request.limit,
+                query=getattr(search_request, "query", None), filter_expr=filt,
+                filter_lang=lang, sortby=getattr(search_request, "sortby", None))
+            try:
+                body = await request.json()
+            except ValueError:
+                body = {}
         body = {k: v for k, v in (body or {}).items() if k not in ("conf", "token")}
         return await self._search(request, req, collection_id=None,
                                   fields=getattr(search_request, "fields", None), next_body=body,

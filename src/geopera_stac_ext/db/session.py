@@ -45,9 +45,3 @@ def run_db(env: dict[str, str], fn: Callable[[Any], Awaitable[Any]]) -> Any:
 def emit(obj: Any) -> None:
     # NOTE: flush: `serve --demo` keeps running, and a pipe reader needs the JSON now.
     print(json.dumps(obj, default=str, indent=None), flush=True)
-
-
-def ensure_migrated(env: dict[str, str]) -> dict:
-    from geopera_stac_ext.db.migrate import migrate
-
-    return migrate(dsn_from_env(env))

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from geopera_stac_ext.db.sql import Query
+
 NIL = "00000000-0000-0000-0000-000000000000"  # the counters' key for uncollected items
 
 
@@ -11,15 +13,16 @@ async def count_live(conn: Any, project_ids: list[str], *, collections: list[str
                      uncollected: bool = False, types: list[str] | None = None) -> int:
     """Live items of these projects, optionally of these collections (or uncollected) and
     types: a sum over a few counter rows, whatever the size of the project."""
-    clauses, args = ["project_id = ANY($1::uuid[])"], [project_ids]
+    sql = Query()
+    clauses = [f"project_id = ANY({sql.bind(project_ids, name='projects')}::uuid[])"]
     if uncollected:
         clauses.append(f"collection_id = '{NIL}'")
     elif collections is not None:
-        args.append(collections)
-        clauses.append(f"collection_id = ANY(${len(args)}::uuid[])")
+        clauses.append(f"collection_id = ANY({sql.bind(collections, name='collections')}"
+                       "::uuid[])")
     if types is not None:
-        args.append(types)
-        clauses.append(f"type = ANY(${len(args)}::text[])")
-    return await conn.fetchval(
+        clauses.append(f"type = ANY({sql.bind(types, name='types')}::text[])")
+    text, args = sql.render(
         f"SELECT coalesce(sum(n), 0)::bigint FROM geopera.item_counts WHERE "
-        f"{' AND '.join(clauses)}", *args)
+        f"{' AND '.join(clauses)}")
+    return await conn.fetchval(text, *args)

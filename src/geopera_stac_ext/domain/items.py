@@ -9,6 +9,7 @@ from pydantic import Field, field_validator, model_validator
 
 from geopera_stac_ext.core.errors import InvalidRequest, NotFound
 from geopera_stac_ext.core.fields import BBox, Geometry, Name, Params, Timestamp, Uuid
+from geopera_stac_ext.db.sql import Query
 from geopera_stac_ext.domain.counts import count_live
 from geopera_stac_ext.domain.records import (
     ITEM_COLUMNS,
@@ -153,29 +154,27 @@ async def insert_assets(ctx: Any, item_id: str, project_id: str, org_id: Any,
 async def list_items(conn: Any, project_id: str, collection_id: str | None,
                      uncollected: bool, limit: int, offset: int) -> dict[str, Any]:
     """One page of live items in the documented order (newest first, then id) plus the total."""
-    args: list[Any] = [project_id]
-    clauses = ["i.project_id = $1", "i.deleted_at IS NULL"]
+    sql = Query()
+    clauses = [f"i.project_id = {sql.bind(project_id, name='project')}", "i.deleted_at IS NULL"]
     if collection_id is not None:
-        args = [*args, collection_id]
-        clauses.append(f"i.collection_id = ${len(args)}")
+        clauses.append(f"i.collection_id = {sql.bind(collection_id, name='collection')}")
     elif uncollected:
         clauses.append("i.collection_id IS NULL")
     cond = " AND ".join(clauses)
     # NOTE: the maintained counters (migration 0060): no scan of the project or collection.
     total = await count_live(conn, [project_id], uncollected=uncollected,
                              collections=[collection_id] if collection_id else None)
-    n = len(args)
-    rows = await conn.fetch(
+    text, args = sql.render(
         f"""
         WITH page AS (
             SELECT i.id FROM geopera.items i WHERE {cond}
-            ORDER BY i.created_at DESC, i.id DESC LIMIT ${n + 1} OFFSET ${n + 2}
+            ORDER BY i.created_at DESC, i.id DESC
+            LIMIT {sql.bind(limit, name='limit')} OFFSET {sql.bind(offset, name='offset')}
         )
         SELECT {ITEM_COLUMNS} FROM page JOIN {ITEM_JOIN} ON i.id = page.id
         ORDER BY i.created_at DESC, i.id DESC
-        """,
-        *args, limit, offset,
-    )
+        """)
+    rows = await conn.fetch(text, *args)
     return {"items": [item_record(r) for r in rows], "total": total}
 
 

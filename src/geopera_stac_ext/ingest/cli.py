@@ -12,7 +12,8 @@ import psycopg
 from geopera_stac_ext.core.errors import InvalidRequest
 from geopera_stac_ext.ingest.run import DEFAULT_BATCH, DEFAULT_WRITERS, load_file
 from geopera_stac_ext.core.settings import Settings, dsn_from_env
-from geopera_stac_ext.db.session import database, emit, ensure_migrated
+from geopera_stac_ext.db.session import database, emit
+from geopera_stac_ext.pgstac.version import ensure_migrated
 
 
 def cmd_load(args: argparse.Namespace, settings: Settings) -> int:

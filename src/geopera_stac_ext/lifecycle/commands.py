@@ -8,7 +8,8 @@ from typing import Any
 
 from geopera_stac_ext.core.errors import InvalidRequest
 from geopera_stac_ext.core.settings import Settings
-from geopera_stac_ext.db.session import database, emit, ensure_migrated, run_db
+from geopera_stac_ext.db.session import database, emit, run_db
+from geopera_stac_ext.pgstac.version import ensure_migrated
 from geopera_stac_ext.lifecycle.job import run_lifecycle
 from geopera_stac_ext.lifecycle.usage import org_usage
 

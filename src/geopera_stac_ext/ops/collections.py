@@ -11,7 +11,8 @@ from geopera_stac_ext.core.errors import Forbidden, NotFound
 from geopera_stac_ext.core.fields import Color, Name, Record, Uuid
 from geopera_stac_ext.ops.context import OpContext
 from geopera_stac_ext.ops.registry import Params, op
-from geopera_stac_ext.pgstac.partitions import drop_stac_collection, guard_partition, lock_stac_items
+from geopera_stac_ext.pgstac import collections as pgstac_collections
+from geopera_stac_ext.pgstac.partitions import drop_stac_collection, lock_stac_items
 from geopera_stac_ext.domain.records import COLLECTION_COLUMNS, collection_record, dumps
 from geopera_stac_ext.domain.records import stac_collection
 
@@ -74,8 +75,8 @@ async def collections_create(ctx: OpContext, p: CollectionsCreateParams) -> dict
         cid, p.project_id, p.name, p.description, p.color, p.show_on_map, p.layer_order,
         ctx.now(),
     )
-    await ctx.conn.execute("SELECT pgstac.create_collection($1::text::jsonb)",
-                           dumps(stac_collection(cid, p.name, p.description)))
+    await pgstac_collections.create_collection(
+        ctx.conn, dumps(stac_collection(cid, p.name, p.description)))
     await ctx.audit(cid, p.project_id)
     return collection_record(row)
 
@@ -144,51 +145,6 @@ class CollectionDeleted(Record):
     unlinked_items: int
 
 
-async def move_pgstac_rows(conn: Any, source: str, target: str) -> None:
-    """Move every pgstac row of collection `source` to collection `target`, set-based."""
-    bounds = await conn.fetchrow(
-        "SELECT min(datetime) AS d0, max(datetime) AS d1, min(end_datetime) AS e0,"
-        " max(end_datetime) AS e1, count(*) AS n FROM pgstac.items WHERE collection = $1",
-        source)
-    if not bounds["n"]:
-        return
-    # NOTE: dehydrated content only depends on the collection through its base item. When
-    # neither collection was ever re-based (no base_items rows) and their base items agree
-    # (ours always do: same stac_version, no item_assets), rows move verbatim: measured
-    # ~20x faster than re-hydrating and re-dehydrating each Feature in SQL.
-    verbatim = await conn.fetchval(
-        """
-        SELECT (SELECT base_item - 'collection' FROM pgstac.collections WHERE id = $1)
-             = (SELECT base_item - 'collection' FROM pgstac.collections WHERE id = $2)
-           AND NOT EXISTS (SELECT 1 FROM pgstac.base_items WHERE collection IN ($1, $2))
-           AND NOT EXISTS (SELECT 1 FROM pgstac.items
-                           WHERE collection = $1 AND content ? 'pgstac:base_item')
-        """,
-        source, target)
-    await guard_partition(conn, target)
-    if verbatim:
-        await conn.execute(
-            "SELECT pgstac.check_partition($1, tstzrange($2, $3, '[]'), tstzrange($4, $5, '[]'))",
-            target, bounds["d0"], bounds["d1"], bounds["e0"], bounds["e1"])
-        await conn.execute(
-            """
-            INSERT INTO pgstac.items (id, collection, datetime, end_datetime, geometry, content,
-                                      private)
-            SELECT id, $2, datetime, end_datetime, geometry, content, private
-            FROM pgstac.items WHERE collection = $1
-            """,
-            source, target)
-    else:
-        await conn.execute(
-            """
-            INSERT INTO pgstac.items_staging (content)
-            SELECT pgstac.content_hydrate(p) || jsonb_build_object('collection', $2::text)
-            FROM pgstac.items p WHERE p.collection = $1
-            """,
-            source, target)
-    await conn.execute("DELETE FROM pgstac.items WHERE collection = $1", source)
-
-
 async def _addressed_collection(ctx: OpContext, scope: str, collection_id: str,
                                 project_id: str | None, level: str) -> dict[str, Any]:
     """Scope (403) → collection live and in the named project (404) → role for `level` (403)."""
@@ -227,9 +183,9 @@ async def collections_update(ctx: OpContext, p: CollectionsUpdateParams) -> dict
         p.collection_id, merged["name"], merged["description"], merged["color"],
         merged["show_on_map"], merged["layer_order"], ctx.now())
     if "name" in changes or "description" in changes:
-        await ctx.conn.execute(
-            "SELECT pgstac.update_collection($1::text::jsonb)",
-            dumps(stac_collection(p.collection_id, merged["name"], merged["description"])))
+        await pgstac_collections.update_collection(
+            ctx.conn, dumps(stac_collection(p.collection_id, merged["name"],
+                                            merged["description"])))
     await ctx.audit(p.collection_id, record["project_id"])
     return await fetch_collection(ctx.conn, p.collection_id)  # type: ignore[return-value]
 
@@ -251,10 +207,10 @@ async def collections_delete(ctx: OpContext, p: CollectionsDeleteParams) -> dict
     await ctx.conn.execute(
         "SELECT 1 FROM geopera.items WHERE collection_id = $1 ORDER BY id FOR UPDATE",
         p.collection_id)
-    # NOTE: before any partition lock (move_pgstac_rows alters the inbox partition):
+    # NOTE: before any partition lock (move_items alters the inbox partition):
     # partitions.lock_stac_items says why.
     await lock_stac_items(ctx.conn)
-    await move_pgstac_rows(ctx.conn, p.collection_id, inbox)
+    await pgstac_collections.move_items(ctx.conn, p.collection_id, inbox)
     unlinked = await ctx.conn.fetchval(
         """
         WITH moved AS (

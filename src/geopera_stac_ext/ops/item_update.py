@@ -29,7 +29,7 @@ from geopera_stac_ext.domain.records import (
 from geopera_stac_ext.domain.retention import first_transition, org_plan
 from geopera_stac_ext.ops.context import OpContext
 from geopera_stac_ext.ops.registry import Params, op
-from geopera_stac_ext.pgstac.partitions import create_stac_item
+from geopera_stac_ext.pgstac import items as pgstac_items
 from geopera_stac_ext.ops.items import ItemEnvelope, visible_item
 
 # ------------------------------------------------------------------ the rest of the item surface
@@ -165,12 +165,9 @@ async def items_update(ctx: OpContext, p: ItemsUpdateParams) -> dict[str, Any]:
     collection_id = p.collection_id if moving else row["collection_id"]
     content = dumps(stac_content(p.item_id, pgcol, fields))
     if pgcol == old_pgcol:
-        await ctx.conn.execute("SELECT pgstac.update_item($1::text::jsonb)", content)
+        await pgstac_items.update_item(ctx.conn, content)
     else:
-        # NOTE: pgstac partitions by collection: a move is delete + create (measured: an UPDATE
-        # of pgstac.items.collection would keep content dehydrated against the old collection).
-        await ctx.conn.execute("SELECT pgstac.delete_item($1, $2)", p.item_id, old_pgcol)
-        await create_stac_item(ctx.conn, pgcol, content)
+        await pgstac_items.move_item(ctx.conn, p.item_id, old_pgcol, pgcol, content)
     state = p.lifecycle_state if p.given("lifecycle_state") else row["lifecycle_state"]
     expires_at = row["expires_at"]
     if state == "active" and row["lifecycle_state"] == "archived":

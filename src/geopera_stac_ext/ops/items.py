@@ -41,7 +41,7 @@ from geopera_stac_ext.domain.retention import initial_expiry
 from geopera_stac_ext.domain.stac_feature import GEOJSON, stac_feature
 from geopera_stac_ext.ops.context import OpContext
 from geopera_stac_ext.ops.registry import Params, op
-from geopera_stac_ext.pgstac.partitions import create_stac_item
+from geopera_stac_ext.pgstac import items as pgstac_items
 from geopera_stac_ext.storage.asset_tokens import href_signer
 
 
@@ -120,7 +120,7 @@ async def items_create(ctx: OpContext, p: ItemsCreateParams) -> dict[str, Any]:
         """,
         item_id, p.project_id, p.collection_id, pgcol, p.type, now, expires_at,
     )
-    await create_stac_item(ctx.conn, pgcol, dumps(stac_content(item_id, pgcol, fields)))
+    await pgstac_items.create_item(ctx.conn, pgcol, dumps(stac_content(item_id, pgcol, fields)))
     await insert_assets(ctx, item_id, p.project_id, org_id, p.assets, "asset_created")
     if p.viz_profiles:
         await ctx.conn.executemany(

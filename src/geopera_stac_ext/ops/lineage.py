@@ -27,7 +27,7 @@ from geopera_stac_ext.domain.records import (
 )
 from geopera_stac_ext.ops.context import OpContext
 from geopera_stac_ext.ops.registry import Params, op
-from geopera_stac_ext.pgstac.partitions import create_stac_item
+from geopera_stac_ext.pgstac import items as pgstac_items
 from geopera_stac_ext.storage.buckets import require_allowed
 from geopera_stac_ext.ops.items import ItemEnvelope, ItemsGetParams, visible_item
 
@@ -89,7 +89,7 @@ async def items_duplicate(ctx: OpContext, p: ItemsDuplicateParams) -> dict[str, 
         new_id, target_project, target_cid, pgcol, src["type"], src["lifecycle_state"], now,
         src["expires_at"],
     )
-    await create_stac_item(ctx.conn, pgcol, dumps(stac_content(new_id, pgcol, fields)))
+    await pgstac_items.create_item(ctx.conn, pgcol, dumps(stac_content(new_id, pgcol, fields)))
     # NOTE: copies re-point at the same stored files: no ledger credit (origin_id groups them).
     await ctx.conn.execute(
         """

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
+import asyncpg
+
+from geopera_stac_ext.core.errors import TransientConflict
 from geopera_stac_ext.db.locks import PARTITION_LOCK
 
 # NOTE: pgstac creates a collection's partition (CREATE TABLE … PARTITION OF items) inside
@@ -28,12 +31,6 @@ async def guard_partition(conn: Any, pgstac_collection: str) -> None:
         await conn.execute(LOCK_SQL.format("$1"), PARTITION_LOCK)
 
 
-async def create_stac_item(conn: Any, pgstac_collection: str, content: str) -> None:
-    """pgstac.create_item (content: the item's JSON text), after the partition guard."""
-    await guard_partition(conn, pgstac_collection)
-    await conn.execute("SELECT pgstac.create_item($1::text::jsonb)", content)
-
-
 # NOTE: deadlock-free collections.delete (issue 11). A search holds ACCESS SHARE on
 # pgstac.items and, with a generic plan, takes every partition's lock in turn. The delete took
 # ACCESS EXCLUSIVE on partitions first (check_partition altering the inbox partition's
@@ -48,10 +45,6 @@ ITEMS_LOCK_TIMEOUT_MS = 1000
 
 async def lock_stac_items(conn: Any) -> None:
     """ACCESS EXCLUSIVE on pgstac.items for the rest of the caller's transaction."""
-    import asyncpg
-
-    from geopera_stac_ext.core.errors import TransientConflict
-
     await conn.execute(f"SET LOCAL lock_timeout = {int(ITEMS_LOCK_TIMEOUT_MS)}")
     try:
         await conn.execute("LOCK TABLE pgstac.items IN ACCESS EXCLUSIVE MODE")

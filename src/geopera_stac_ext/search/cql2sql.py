@@ -1,187 +1,64 @@
-"""CQL2 JSON (and the STAC query extension) → SQL over pgstac.items `p` + geopera.items `i`, every value bound."""
+"""CQL2 JSON → SQL over pgstac.items `p` + geopera.items `i`, every value a bound parameter."""
 
 from __future__ import annotations
 
 import math
 import re
-from dataclasses import dataclass
-from datetime import date, datetime, timedelta, timezone
 from typing import Any
 
 import orjson
 
+from geopera_stac_ext.db.sql import Fragment, Query
 from geopera_stac_ext.core.errors import InvalidRequest
 from geopera_stac_ext.core.fields import _geometry
-
-# Item record names → their STAC property names (record.py's MAPPED_PROPERTIES, plus eo:).
-RECORD_TO_STAC = {"name": "title", "cloud_cover": "eo:cloud_cover"}
-
-
-@dataclass(frozen=True)
-class Column:
-    """A searchable field stored in a real column (not in pgstac's JSON content)."""
-
-    sql: str
-    kind: str  # text | timestamp | geometry
-
-
-# NOTE: platform state lives in geopera.items (i), STAC columns in pgstac.items (p). The
-# `geopera:*`, `created` and `updated` names are what stac_feature() shows STAC clients.
-COLUMNS: dict[str, Column] = {
-    "id": Column("p.id", "text"),
-    "collection": Column("i.collection_id::text", "text"),
-    "collection_id": Column("i.collection_id::text", "text"),
-    "project_id": Column("i.project_id::text", "text"),
-    "geopera:project_id": Column("i.project_id::text", "text"),
-    "type": Column("i.type", "text"),
-    "geopera:type": Column("i.type", "text"),
-    "lifecycle_state": Column("i.lifecycle_state", "text"),
-    "geopera:lifecycle_state": Column("i.lifecycle_state", "text"),
-    "created_at": Column("i.created_at", "timestamp"),
-    "created": Column("i.created_at", "timestamp"),
-    "updated_at": Column("i.updated_at", "timestamp"),
-    "updated": Column("i.updated_at", "timestamp"),
-    "expires_at": Column("i.expires_at", "timestamp"),
-    "geopera:expires_at": Column("i.expires_at", "timestamp"),
-    "datetime": Column("p.datetime", "timestamp"),
-    "start_datetime": Column("p.datetime", "timestamp"),
-    "end_datetime": Column("p.end_datetime", "timestamp"),
-    "geometry": Column("p.geometry", "geometry"),
-}
-
-# NOTE: content properties with a declared type (the ones /queryables advertises with a type)
-# are read as that type whatever the literal, as pgstac reads a registered queryable: a numeric
-# string such as pystac-client's query `eo:cloud_cover<10` ("10") compares as the number 10.
-TYPED_PROPERTIES = {"eo:cloud_cover": "num", "gsd": "num", "title": "text",
-                    "description": "text"}
-KINDS = {"timestamp": "ts", "text": "text", "geometry": "geom"}
-COMPARISONS = {"=", "<>", "<", "<=", ">", ">="}
-SPATIAL = {"s_intersects": "ST_Intersects", "intersects": "ST_Intersects",
-           "s_within": "ST_Within", "s_contains": "ST_Contains", "s_equals": "ST_Equals",
-           "s_touches": "ST_Touches", "s_overlaps": "ST_Overlaps", "s_crosses": "ST_Crosses",
-           "s_disjoint": "ST_Disjoint"}
-# NOTE: pgstac's temporal_op_query templates; l/r = first/second operand, l/h = low/high end.
-TEMPORAL = {
-    "t_before": "lh < rl", "t_after": "ll > rh", "t_meets": "lh = rl", "t_metby": "ll = rh",
-    "t_overlaps": "ll < rl AND lh > rl AND lh < rh",
-    "t_overlappedby": "ll > rl AND ll < rh AND lh > rh",
-    "t_starts": "ll = rl AND lh < rh", "t_startedby": "ll = rl AND lh > rh",
-    "t_during": "ll > rl AND lh < rh", "t_contains": "ll < rl AND lh > rh",
-    "t_finishes": "ll > rl AND lh = rh", "t_finishedby": "ll < rl AND lh = rh",
-    "t_equals": "ll = rl AND lh = rh", "t_disjoint": "NOT (ll <= rh AND lh >= rl)",
-    "t_intersects": "ll <= rh AND lh >= rl", "anyinteracts": "ll <= rh AND lh >= rl",
-}
-ARRAY = {"a_equals": "=", "a_contains": "@>", "a_containedby": "<@", "a_contained_by": "<@",
-         "a_overlaps": "&&"}
-ARITHMETIC = {"+": "+", "-": "-", "*": "*", "/": "/"}
-TEXT_FUNCTIONS = {"casei": "upper", "upper": "upper", "lower": "lower",
-                  "accenti": "geopera.cql2_unaccent"}
-SUPPORTED = ("and, or, not, =, <>, <, <=, >, >=, like, between, in, isNull, casei, accenti, "
-             "upper, lower, +, -, *, /, " + ", ".join(sorted({*SPATIAL, *TEMPORAL, *ARRAY})))
-CQL2 = "http://www.opengis.net/spec/cql2/1.0/conf/"
-# NOTE: exactly the classes tests/search pass on both front doors (GET, POST, op API).
-CQL2_CONFORMANCE = [CQL2 + c for c in (
-    "cql2-text", "cql2-json", "basic-cql2", "advanced-comparison-operators",
-    "case-insensitive-comparison", "accent-insensitive-comparison", "basic-spatial-functions",
-    "basic-spatial-functions-plus", "spatial-functions", "temporal-functions",
-    "array-functions", "property-property", "arithmetic")]
-MAX_DEPTH = 50
-MAX_NODES = 2000
-NO_VALUE = object()
-TOKEN = re.compile("\x00(\\d+)\x00")
-MINUS_INF, PLUS_INF = "'-infinity'::timestamptz", "'infinity'::timestamptz"
-
-
-def stac_name(name: str) -> str:
-    """A record name (cloud_cover, name) as the STAC property it is stored under."""
-    return RECORD_TO_STAC.get(name, name)
-
-
-def parse_instant(value: Any, what: str) -> datetime:
-    """An RFC 3339 timestamp (or a full date) as an aware UTC datetime; 400 otherwise."""
-    if not isinstance(value, str) or not value:
-        raise InvalidRequest(f"{what}: expected an RFC 3339 timestamp string, got {value!r}")
-    text = value.strip().replace("Z", "+00:00").replace("z", "+00:00")
-    try:
-        if len(text) == 10:
-            d = date.fromisoformat(text)
-            return datetime(d.year, d.month, d.day, tzinfo=timezone.utc)
-        dt = datetime.fromisoformat(text)
-    except ValueError:
-        raise InvalidRequest(
-            f"{what}: {value!r} is not an RFC 3339 timestamp (e.g. 2026-05-18T10:30:00Z)") from None
-    if dt.tzinfo is None:
-        dt = dt.replace(tzinfo=timezone.utc)
-    try:
-        return dt.astimezone(timezone.utc)
-    except OverflowError:  # e.g. 9999-12-31T23:59:59-14:00 is past year 9999 in UTC
-        raise InvalidRequest(f"{what}: {value!r} is outside years 1-9999 in UTC") from None
-
-
-class SqlBuilder:
-    """Accumulates bound parameters; `bind(v)` returns the placeholder for v."""
-
-    def __init__(self, params: list[Any] | None = None) -> None:
-        self.params: list[Any] = params if params is not None else []
-
-    def bind(self, value: Any, cast: str = "") -> str:
-        self.params.append(value)
-        return f"${len(self.params)}{cast}"
-
-
-@dataclass(frozen=True)
-class Val:
-    """A translated value: its SQL, its kind (num, text, bool, ts, geom, array, json), the
-    jsonb of a content property (json: type unknown until compared) and a literal's value."""
-
-    sql: str
-    kind: str
-    j: str | None = None
-    lit: Any = NO_VALUE
-
-
-def _num_of(j: str) -> str:
-    return f"(CASE WHEN jsonb_typeof({j}) = 'number' THEN ({j})::float8 END)"
-
-
-def _text_of(j: str) -> str:
-    return f"(CASE WHEN jsonb_typeof({j}) = 'string' THEN {j} #>> '{{}}' END)"
-
-
-def _numeric_string(value: str) -> float | None:
-    try:
-        f = float(value)
-    except ValueError:
-        return None
-    return f if math.isfinite(f) else None
+from geopera_stac_ext.search.cql2ops import (
+    ARITHMETIC,
+    ARRAY,
+    COMPARISONS,
+    KINDS,
+    MAX_DEPTH,
+    MAX_NODES,
+    MINUS_INF,
+    NO_VALUE,
+    PLUS_INF,
+    SPATIAL,
+    SUPPORTED,
+    TEMPORAL,
+    TEXT_FUNCTIONS,
+    CQL2_CONFORMANCE,
+    Val,
+    bbox_geometry_sql,
+    kind_name,
+    lit_suffix,
+    literal_end,
+    num_of,
+    numeric_string,
+    show,
+    text_of,
+)
+from geopera_stac_ext.search.fields import COLUMNS, STAC, TYPED_PROPERTIES, stac_name
+from geopera_stac_ext.search.params import parse_bbox, parse_instant
 
 
 class Translator:
-    """Translate one CQL2 JSON expression. Every literal and property key is a bound parameter,
-    placed through a token that becomes `$n` only if the final SQL still contains it, so a
-    parameter can never be left unused (PostgreSQL could not type it: 500)."""
+    """Translate CQL2 JSON expressions into one statement's Query. Every literal and property
+    key is a named parameter; one the final SQL drops is never sent (Query.render)."""
 
-    def __init__(self, sql: SqlBuilder) -> None:
+    def __init__(self, sql: Query) -> None:
         self.sql = sql
         self.nodes = 0
-        self._values: list[Any] = []
+        self.relations: set[str] = set()
 
     def bind(self, value: Any, cast: str = "") -> str:
-        self._values.append(value)
-        return f"\x00{len(self._values) - 1}\x00{cast}"
+        return self.sql.bind(value, cast)
 
-    def where(self, node: Any) -> str:
-        """The WHERE condition for a CQL2 JSON filter (NULL = unknown, as in CQL2)."""
+    def where(self, node: Any) -> Fragment:
+        """The WHERE condition for a CQL2 JSON filter (NULL = unknown, as in CQL2), with the
+        relations it reads (the fields it names)."""
+        self.relations = set()
         body = self.cond(node, 0)
-        placed: dict[int, str] = {}
-
-        def place(m: re.Match[str]) -> str:
-            i = int(m.group(1))
-            if i not in placed:
-                placed[i] = self.sql.bind(self._values[i])
-            return placed[i]
-
-        return TOKEN.sub(place, body)
+        self.sql.touch(*self.relations)
+        return Fragment(body, frozenset(self.relations))
 
     # -------------------------------------------------------------- conditions
     def _enter(self, depth: int) -> None:
@@ -204,7 +81,7 @@ class Translator:
             return "TRUE" if node else "FALSE"
         if not isinstance(node, dict) or "op" not in node:
             raise InvalidRequest("filter: expected an object with `op` and `args` "
-                                 f"(CQL2 JSON), got {_show(node)}")
+                                 f"(CQL2 JSON), got {show(node)}")
         op, args = self._op(node)
         d = depth + 1
         if op in ("and", "or"):
@@ -265,14 +142,20 @@ class Translator:
             name = name[len("properties."):]
         col = COLUMNS.get(name)
         if col is not None:
+            self.relations.add(col.relation)
             return Val(col.sql, KINDS[col.kind])
         key = stac_name(name)
-        j = f"(p.content->'properties'->{self.bind(key, '::text')})"
+        self.relations.add(STAC)
         declared = TYPED_PROPERTIES.get(key)
+        # NOTE: a declared property's name is our own constant (no quote in it), written into
+        # the SQL so that its expression index (pgstac_migrations/0090) matches a generic
+        # plan; any other name stays a bound parameter.
+        ref = f"'{key}'" if declared is not None else self.bind(key, "::text")
+        j = f"(p.content->'properties'->{ref})"
         if declared == "num":
-            return Val(_num_of(j), "num", j)
+            return Val(num_of(j), "num", j)
         if declared == "text":
-            return Val(_text_of(j), "text", j)
+            return Val(text_of(j), "text", j)
         return Val(j, "json", j)
 
     def value(self, node: Any, depth: int) -> Val:
@@ -288,7 +171,7 @@ class Translator:
         if isinstance(node, list):
             return Val("", "list", lit=node)
         if not isinstance(node, dict):
-            raise InvalidRequest(f"filter: unsupported value {_show(node)}")
+            raise InvalidRequest(f"filter: unsupported value {show(node)}")
         if set(node) == {"property"}:
             return self.prop(node["property"])
         if "timestamp" in node or "date" in node:
@@ -310,7 +193,7 @@ class Translator:
             return Val(f"(SELECT ST_SetSRID(ST_GeomFromGeoJSON("
                        f"{self.bind(orjson.dumps(geom).decode())}::text), 4326))", "geom")
         if "op" not in node:
-            raise InvalidRequest(f"filter: unsupported value {_show(node)}")
+            raise InvalidRequest(f"filter: unsupported value {show(node)}")
         op, args = self._op(node)
         if op in ARITHMETIC:
             self._arity(op, args, 2)
@@ -330,11 +213,9 @@ class Translator:
         return Val(self.cond(node, depth), "bool")
 
     def envelope(self, bbox: Any) -> str:
-        from geopera_stac_ext.search.engine import parse_bbox
-
         if isinstance(bbox, list) and len(bbox) == 6:
             bbox = [bbox[0], bbox[1], bbox[3], bbox[4]]
-        return bbox_geometry_sql(self, parse_bbox(bbox, "filter bbox"))
+        return bbox_geometry_sql(self.sql, parse_bbox(bbox, "filter bbox"))
 
     def as_kind(self, v: Val, kind: str, op: str) -> Val:
         """v read as `kind`: a content property takes the kind it is compared with; a string
@@ -343,9 +224,9 @@ class Translator:
             return v
         if v.kind == "json" and v.j is not None:
             if kind == "num":
-                return Val(_num_of(v.j), "num", v.j)
+                return Val(num_of(v.j), "num", v.j)
             if kind == "text":
-                return Val(_text_of(v.j), "text", v.j)
+                return Val(text_of(v.j), "text", v.j)
             if kind == "bool":
                 return Val(f"(CASE WHEN jsonb_typeof({v.j}) = 'boolean' THEN ({v.j})::boolean "
                            "END)", "bool", v.j)
@@ -353,7 +234,7 @@ class Translator:
                 return Val(f"geopera.cql2_tstz({v.j})", "ts", v.j)
         if v.kind == "text" and isinstance(v.lit, str):
             if kind == "num":
-                f = _numeric_string(v.lit)
+                f = numeric_string(v.lit)
                 if f is not None:
                     return Val(self.bind(f, "::float8"), "num", lit=f)
             if kind == "ts":
@@ -365,7 +246,7 @@ class Translator:
         names = {"num": "a number", "text": "a string", "bool": "a boolean", "ts": "a timestamp",
                  "geom": "a geometry", "list": "a list", "json": "a property"}
         raise InvalidRequest(f"filter: `{op}` needs {names[kind]} here, got "
-                             f"{names.get(v.kind, v.kind)}{_lit(v)}")
+                             f"{names.get(v.kind, v.kind)}{lit_suffix(v)}")
 
     def compare(self, op: str, a: Val, b: Val) -> str:
         if a.kind == "json" and b.kind == "json":
@@ -394,8 +275,8 @@ class Translator:
         for x, y in ((a, b), (b, a)):
             if x.kind == "ts" and x.lit is not NO_VALUE and y.kind == "text":
                 return "text"
-        raise InvalidRequest(f"filter: `{op}` cannot compare {kind_name(a.kind)}{_lit(a)} "
-                             f"with {kind_name(b.kind)}{_lit(b)}")
+        raise InvalidRequest(f"filter: `{op}` cannot compare {kind_name(a.kind)}{lit_suffix(a)} "
+                             f"with {kind_name(b.kind)}{lit_suffix(b)}")
 
     def in_(self, args: list[Any], depth: int) -> str:
         if len(args) != 2 or not isinstance(args[1], list):
@@ -436,17 +317,17 @@ class Translator:
             lo_end, hi_end = node
             lo = MINUS_INF if lo_end in ("..", "") else self.period(lo_end, depth + 1)[0]
             hi = PLUS_INF if hi_end in ("..", "") else self.period(hi_end, depth + 1)[1]
-            lo_t, hi_t = _literal_end(lo_end, 0), _literal_end(hi_end, 1)
+            lo_t, hi_t = literal_end(lo_end, 0), literal_end(hi_end, 1)
             if lo_t is not None and hi_t is not None and lo_t > hi_t:
                 raise InvalidRequest("filter: an interval ends before it starts")
             return lo, hi
         if isinstance(node, dict) and set(node) == {"property"}:
             v = self.as_kind(self.prop(node["property"]), "ts", "temporal operator")
             return v.sql, v.sql
-        lo_t, hi_t = _literal_end(node, 0), _literal_end(node, 1)
+        lo_t, hi_t = literal_end(node, 0), literal_end(node, 1)
         if lo_t is None or hi_t is None:
             raise InvalidRequest(f"filter: a temporal operand is a timestamp, date, interval or "
-                                 f"timestamp property, got {_show(node)}")
+                                 f"timestamp property, got {show(node)}")
         low = self.bind(lo_t, "::timestamptz")
         return low, low if hi_t == lo_t else self.bind(hi_t, "::timestamptz")
 
@@ -470,83 +351,4 @@ class Translator:
         raise InvalidRequest(f"filter: an array operator needs arrays, got {kind_name(v.kind)}")
 
 
-def _literal_end(node: Any, side: int) -> datetime | None:
-    """A literal temporal operand's low (side 0) or high (side 1) instant; None otherwise."""
-    if isinstance(node, dict) and "date" in node and set(node) == {"date"}:
-        raw, whole_day = node["date"], True
-    elif isinstance(node, dict) and set(node) == {"timestamp"}:
-        raw, whole_day = node["timestamp"], False
-    elif isinstance(node, str):
-        if node in ("..", ""):
-            return None
-        raw, whole_day = node, len(node.strip()) == 10
-    else:
-        return None
-    if isinstance(raw, str) and raw.strip().upper().startswith("P"):
-        raise InvalidRequest("filter: durations (P…) in intervals are not supported; give "
-                             "both ends")
-    when = parse_instant(raw, "filter temporal operand")
-    if whole_day and side == 1:
-        return when + timedelta(days=1) - timedelta(microseconds=1)
-    return when
-
-
-def kind_name(kind: str) -> str:
-    return {"num": "number", "text": "string", "bool": "boolean", "ts": "timestamp",
-            "geom": "geometry", "list": "list", "json": "property"}.get(kind, kind)
-
-
-def _lit(v: Val) -> str:
-    return f" {_show(v.lit)}" if v.lit is not NO_VALUE and not isinstance(v.lit, datetime) else ""
-
-
-def _show(node: Any) -> str:
-    try:
-        return orjson.dumps(node).decode()[:120]
-    except (TypeError, orjson.JSONEncodeError):
-        return repr(node)[:120]
-
-
-def bbox_geometry_sql(sql: SqlBuilder, bbox: list[float]) -> str:
-    """An envelope; one crossing the antimeridian (west > east) is split in two."""
-    w, s, e, n = bbox
-    if w <= e:
-        return (f"ST_MakeEnvelope({sql.bind(w)}::float8, {sql.bind(s)}::float8, "
-                f"{sql.bind(e)}::float8, {sql.bind(n)}::float8, 4326)")
-    return (f"ST_Collect(ST_MakeEnvelope({sql.bind(w)}::float8, {sql.bind(s)}::float8, 180, "
-            f"{sql.bind(n)}::float8, 4326), ST_MakeEnvelope(-180, {sql.bind(s)}::float8, "
-            f"{sql.bind(e)}::float8, {sql.bind(n)}::float8, 4326))")
-
-
-QUERY_OPS = ("eq", "neq", "lt", "lte", "gt", "gte", "startsWith", "endsWith", "contains", "in")
-QUERY_TO_CQL2 = {"eq": "=", "neq": "<>", "lt": "<", "lte": "<=", "gt": ">", "gte": ">="}
-
-
-def query_to_cql2(query: Any) -> list[dict[str, Any]]:
-    """STAC query extension {"prop": {"op": value}} → CQL2 JSON clauses (ANDed by the caller)."""
-    if not isinstance(query, dict):
-        raise InvalidRequest('query: expected an object like {"cloud_cover": {"lt": 10}}')
-    out: list[dict[str, Any]] = []
-    for prop, ops in query.items():
-        if not isinstance(ops, dict) or not ops:
-            raise InvalidRequest(f"query: `{prop}` needs an object of operators, e.g. "
-                                 '{"lt": 10}')
-        ref = {"property": prop}
-        for qop, value in ops.items():
-            if qop in QUERY_TO_CQL2:
-                out.append({"op": QUERY_TO_CQL2[qop], "args": [ref, value]})
-            elif qop in ("startsWith", "endsWith", "contains"):
-                if not isinstance(value, str):
-                    raise InvalidRequest(f"query: `{prop}.{qop}` needs a string")
-                esc = value.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-                pattern = {"startsWith": f"{esc}%", "endsWith": f"%{esc}",
-                           "contains": f"%{esc}%"}[qop]
-                out.append({"op": "like", "args": [ref, pattern]})
-            elif qop == "in":
-                if not isinstance(value, list):
-                    raise InvalidRequest(f"query: `{prop}.in` needs a list")
-                out.append({"op": "in", "args": [ref, value]})
-            else:
-                raise InvalidRequest(f"query: unknown operator `{qop}` on `{prop}`; use one of "
-                                     f"{', '.join(QUERY_OPS)}")
-    return out
+__all__ = ["Translator", "CQL2_CONFORMANCE"]

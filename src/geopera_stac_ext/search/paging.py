@@ -11,7 +11,7 @@ from typing import Any
 import orjson
 
 from geopera_stac_ext.core.errors import InvalidRequest
-from geopera_stac_ext.search.cql2sql import SqlBuilder
+from geopera_stac_ext.db.sql import Query
 
 TOKEN_VERSION = "k1"
 # Sort columns keyset paging can resume after, with the type their values are bound as.
@@ -26,17 +26,18 @@ BAD_TOKEN = ("token: not a paging token of this API for this search and caller "
              "(follow the `next` link)")
 
 
-def keyset_ok(keys: list[tuple[str, str]]) -> bool:
-    return all(col in KEYSET_TYPES for col, _ in keys)
+def keyset_ok(keys: list[Any]) -> bool:
+    """Whether every key of the order ([SortKey]) can be resumed after by value."""
+    return all(k.sql in KEYSET_TYPES for k in keys)
 
 
-def keyset_clause(keys: list[tuple[str, str]], values: list[Any], sql: SqlBuilder) -> str:
-    """Rows strictly after `values` in the order `keys` ([(column, ASC|DESC)])."""
+def keyset_clause(keys: list[Any], values: list[Any], sql: Query) -> str:
+    """Rows strictly after `values` in the order `keys` ([SortKey])."""
     if len(values) != len(keys):
         raise InvalidRequest(BAD_TOKEN)
     binds = []
-    for (col, _), v in zip(keys, values):
-        kind = KEYSET_TYPES[col]
+    for n, (k, v) in enumerate(zip(keys, values)):
+        kind = KEYSET_TYPES[k.sql]
         if kind == "timestamptz":
             try:
                 v = datetime.fromisoformat(v)
@@ -44,15 +45,15 @@ def keyset_clause(keys: list[tuple[str, str]], values: list[Any], sql: SqlBuilde
                 raise InvalidRequest(BAD_TOKEN) from None
         elif not isinstance(v, str):
             raise InvalidRequest(BAD_TOKEN)
-        binds.append(sql.bind(v, f"::{kind}"))
+        binds.append(sql.bind(v, f"::{kind}", name=f"after{n}"))
     ors = []
-    for n, (col, d) in enumerate(keys):
-        eqs = [f"{c} = {b}" for (c, _), b in zip(keys[:n], binds[:n])]
-        ors.append("(" + " AND ".join([*eqs, f"{col} {'<' if d == 'DESC' else '>'} {binds[n]}"])
-                   + ")")
+    for n, k in enumerate(keys):
+        eqs = [f"{e.sql} = {b}" for e, b in zip(keys[:n], binds[:n])]
+        ors.append("(" + " AND ".join(
+            [*eqs, f"{k.sql} {'<' if k.direction == 'DESC' else '>'} {binds[n]}"]) + ")")
     # NOTE: the leading inequality alone lets an index on the first key start at the value.
-    first, d0 = keys[0]
-    lead = f"{first} {'<=' if d0 == 'DESC' else '>='} {binds[0]}"
+    first = keys[0]
+    lead = f"{first.sql} {'<=' if first.direction == 'DESC' else '>='} {binds[0]}"
     return f"({lead} AND ({' OR '.join(ors)}))"
 
 

@@ -1,0 +1,160 @@
+"""A search's WHERE clauses and ORDER BY, split by the relation each clause reads."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from typing import Any, NamedTuple
+
+import orjson
+
+from geopera_stac_ext.db.sql import Fragment, Query
+from geopera_stac_ext.search.cql2ops import bbox_geometry_sql
+from geopera_stac_ext.search.cql2sql import Translator
+from geopera_stac_ext.search.fields import DEFAULT_SORT, PLATFORM, SORTABLE, STAC
+from geopera_stac_ext.search.request import SearchRequest
+from geopera_stac_ext.search.visibility import Visibility
+
+# NOTE: every pgstac row in a visible partition was written by our item ops with a UUID id
+# (geopera.items.id), so the cast is safe and lets the guard probe the primary key.
+GUARD = "i.id = p.id::uuid AND i.pgstac_collection = p.collection"
+# NOTE: NOT NULL sort keys get no NULLS clause so pgstac's (datetime, end_datetime) index can
+# deliver the order (DESC NULLS LAST would not match a backward index scan).
+NOT_NULL_SORT = {"p.datetime", "p.end_datetime", "p.id", "i.project_id", "i.type",
+                 "i.lifecycle_state", "i.created_at", "i.updated_at"}
+
+
+@dataclass
+class Where:
+    """A search's WHERE clauses: on pgstac's rows alone (`p`), and on the platform row `i`
+    (which may also read `p`: the guard probes geopera.items once per candidate row)."""
+
+    stac: list[str]
+    platform: list[str]
+    # Whether the platform clauses are only the guard plus collections/types, so maintained
+    # counters answer the count.
+    counted: bool
+    # Whether a pgstac clause narrows the rows by an index of its own (ids, footprint)
+    selective: bool
+    # Whether any clause reads pgstac's row (else geopera.items alone counts)
+    reads_stac: bool = False
+
+
+class SortKey(NamedTuple):
+    """One key of a search's order: its SQL, ASC|DESC, and the relation it reads."""
+
+    sql: str
+    direction: str
+    relation: str
+
+
+def _filter_clauses(node: Any, sql: Query) -> list[Fragment]:
+    """The filter's SQL, split at a top-level `and` so each conjunct lands on its own side."""
+    Translator(Query()).where(node)  # NOTE: validates (and limits) the whole filter first
+    if isinstance(node, dict) and str(node.get("op", "")).lower() == "and":
+        return [Translator(sql).where(arg) for arg in node["args"]]
+    return [Translator(sql).where(node)]
+
+
+def _platform_clauses(req: SearchRequest, vis: Visibility, sql: Query) -> list[str]:
+    platform = [
+        f"i.project_id = ANY({sql.bind(list(vis.project_ids), name='projects')}::uuid[])",
+        "i.deleted_at IS NULL",
+    ]
+    if req.collections is not None:
+        platform.append(f"i.collection_id = ANY("
+                        f"{sql.bind(uuids(req.collections), name='collections')}::uuid[])")
+    if req.types is not None:
+        platform.append(f"i.type = ANY({sql.bind(req.types, name='types')}::text[])")
+    return platform
+
+
+def _footprint_clauses(req: SearchRequest, sql: Query) -> list[str]:
+    stac = []
+    if req.ids is not None:
+        # NOTE: pgstac's per-partition primary key finds ids without scanning the project.
+        stac.append(f"p.id = ANY({sql.bind(req.ids, name='ids')}::text[])")
+    if req.bbox is not None:
+        stac.append(f"ST_Intersects(p.geometry, {bbox_geometry_sql(sql, req.bbox)})")
+    if req.intersects is not None:
+        geo = sql.bind(orjson.dumps(req.intersects).decode(), name="intersects")
+        # NOTE: a scalar subquery is an InitPlan: the GeoJSON is parsed once per query, not
+        # once per candidate row (a 10,000-vertex polygon: 1 s -> 0.05 s over 30 rows).
+        stac.append(f"ST_Intersects(p.geometry, "
+                    f"(SELECT ST_SetSRID(ST_GeomFromGeoJSON({geo}), 4326)))")
+    return stac
+
+
+def where(req: SearchRequest, vis: Visibility, sql: Query) -> Where:
+    """The request's clauses, each on the side of the relations it reads."""
+    platform = _platform_clauses(req, vis, sql)
+    stac = _footprint_clauses(req, sql)
+    selective = bool(stac)
+    if req.datetime is not None:
+        lo, hi = req.datetime
+        if hi is not None:
+            stac.append(f"p.datetime <= {sql.bind(hi, name='dt_hi')}")
+        if lo is not None:
+            stac.append(f"p.end_datetime >= {sql.bind(lo, name='dt_lo')}")
+    sql.touch(PLATFORM, *([STAC] if stac else []))
+    counted, platform_read_stac = True, False
+    if req.filter is not None:
+        for clause in _filter_clauses(req.filter, sql):
+            # NOTE: a clause naming a platform field (type, state, dates, …) is checked with
+            # the guard, on the platform row; the others on pgstac's row alone.
+            if clause.reads(PLATFORM):
+                platform.append(clause.sql)
+                counted = False
+                platform_read_stac = platform_read_stac or clause.reads(STAC)
+            else:
+                stac.append(clause.sql)
+    return Where(stac, platform, counted, selective, bool(stac) or platform_read_stac)
+
+
+def uuids(values: list[str]) -> list[str]:
+    """The values that are UUIDs (anything else cannot name a collection or item)."""
+    out = []
+    for v in values:
+        try:
+            out.append(str(uuid.UUID(v)))
+        except ValueError:
+            continue
+    return out
+
+
+def _partitions(req: SearchRequest, vis: Visibility) -> list[str]:
+    """Visible pgstac partitions, narrowed to the requested collections (a collection's items
+    live in the partition named after it), so PostgreSQL prunes the rest."""
+    if req.collections is None:
+        return list(vis.pgstac_collections)
+    wanted = set(uuids(req.collections))
+    return [c for c in vis.pgstac_collections if c in wanted]
+
+
+def partition_clause(req: SearchRequest, vis: Visibility, sql: Query) -> str:
+    """The visible partitions, one parameter each.
+
+    NOTE: PostgreSQL prunes partitions at run time for `= ANY(ARRAY[$1, $2])` but not for
+    `= ANY($1)` (an array parameter): with the latter, a collection's first page walked every
+    partition of the project to its end (720 ms at 200k items instead of 0.2 ms)."""
+    parts = _partitions(req, vis)
+    if not parts:
+        return "FALSE"
+    sql.touch(STAC)
+    return f"p.collection = ANY(ARRAY[{', '.join(sql.bind(c) for c in parts)}]::text[])"
+
+
+def sort_keys(req: SearchRequest) -> list[SortKey]:
+    """The order's keys, the id tie-break last (stable paging)."""
+    sorts = req.sortby or DEFAULT_SORT
+    keys = [SortKey(SORTABLE[s["field"]].sql, s["direction"].upper(),
+                    SORTABLE[s["field"]].relation) for s in sorts]
+    keys.append(SortKey("p.id", sorts[-1]["direction"].upper(), STAC))
+    return keys
+
+
+def order_by(keys: list[SortKey], alias: str | None = None) -> str:
+    """ORDER BY text of `keys` (as `alias.k<n>` columns of a subquery when alias is given)."""
+    return ", ".join(
+        f"{f'{alias}.k{n}' if alias else k.sql} {k.direction}"
+        f"{'' if k.sql in NOT_NULL_SORT else ' NULLS LAST'}" for n, k in enumerate(keys))
