@@ -31,46 +31,43 @@ def _platform(sql: str, kind: str) -> Column:
 
 # NOTE: platform state lives in geopera.items (i), STAC columns in pgstac.items (p). The
 # `geopera:*`, `created` and `updated` names are what stac_feature() shows STAC clients.
+# Fields that filter and sort alike (the same SQL either way), each under every name it has.
+_DATETIMES: dict[str, Column] = {
+    "datetime": _stac("p.datetime", "timestamp"),
+    "start_datetime": _stac("p.datetime", "timestamp"),
+    "end_datetime": _stac("p.end_datetime", "timestamp"),
+}
+_PLATFORM_STATE: dict[str, Column] = {
+    name: column
+    for names, column in (
+        (("type", "geopera:type"), _platform("i.type", "text")),
+        (("lifecycle_state", "geopera:lifecycle_state"), _platform("i.lifecycle_state", "text")),
+        (("created_at", "created"), _platform("i.created_at", "timestamp")),
+        (("updated_at", "updated"), _platform("i.updated_at", "timestamp")),
+        (("expires_at", "geopera:expires_at"), _platform("i.expires_at", "timestamp")),
+    )
+    for name in names
+}
+
 COLUMNS: dict[str, Column] = {
     "id": _stac("p.id", "text"),
     "collection": _platform("i.collection_id::text", "text"),
     "collection_id": _platform("i.collection_id::text", "text"),
     "project_id": _platform("i.project_id::text", "text"),
     "geopera:project_id": _platform("i.project_id::text", "text"),
-    "type": _platform("i.type", "text"),
-    "geopera:type": _platform("i.type", "text"),
-    "lifecycle_state": _platform("i.lifecycle_state", "text"),
-    "geopera:lifecycle_state": _platform("i.lifecycle_state", "text"),
-    "created_at": _platform("i.created_at", "timestamp"),
-    "created": _platform("i.created_at", "timestamp"),
-    "updated_at": _platform("i.updated_at", "timestamp"),
-    "updated": _platform("i.updated_at", "timestamp"),
-    "expires_at": _platform("i.expires_at", "timestamp"),
-    "geopera:expires_at": _platform("i.expires_at", "timestamp"),
-    "datetime": _stac("p.datetime", "timestamp"),
-    "start_datetime": _stac("p.datetime", "timestamp"),
-    "end_datetime": _stac("p.end_datetime", "timestamp"),
+    **_PLATFORM_STATE,
+    **_DATETIMES,
     "geometry": _stac("p.geometry", "geometry"),
 }
 
 # Sortable fields → SQL. JSON-content fields sort as jsonb (numbers numerically).
 SORTABLE: dict[str, Column] = {
-    "datetime": _stac("p.datetime", "timestamp"),
-    "start_datetime": _stac("p.datetime", "timestamp"),
-    "end_datetime": _stac("p.end_datetime", "timestamp"),
+    **_DATETIMES,
     "id": _stac("p.id", "text"),
     "collection": _platform("i.collection_id", "uuid"),
     "collection_id": _platform("i.collection_id", "uuid"),
     "project_id": _platform("i.project_id", "uuid"),
-    "type": _platform("i.type", "text"), "geopera:type": _platform("i.type", "text"),
-    "lifecycle_state": _platform("i.lifecycle_state", "text"),
-    "geopera:lifecycle_state": _platform("i.lifecycle_state", "text"),
-    "created_at": _platform("i.created_at", "timestamp"),
-    "created": _platform("i.created_at", "timestamp"),
-    "updated_at": _platform("i.updated_at", "timestamp"),
-    "updated": _platform("i.updated_at", "timestamp"),
-    "expires_at": _platform("i.expires_at", "timestamp"),
-    "geopera:expires_at": _platform("i.expires_at", "timestamp"),
+    **_PLATFORM_STATE,
     "cloud_cover": _stac("(p.content->'properties'->'eo:cloud_cover')", "json"),
     "eo:cloud_cover": _stac("(p.content->'properties'->'eo:cloud_cover')", "json"),
     "gsd": _stac("(p.content->'properties'->'gsd')", "json"),
