@@ -39,7 +39,7 @@ def extrapolate(small: tuple[int, float], large: tuple[int, float], target: int)
 def table(points: list[dict], target: int) -> str:
     """Markdown: one row per (shape, side), p50 / p95 at every size, and the extrapolation."""
     sizes = [p["items"] for p in points]
-    head = ("| shape | side | " + " | ".join(f"{n:,} p50 / p95 ms" for n in sizes)
+    head = ("| shape | side | " + " | ".join(f"{n:,}: p50 / p95 ms (req/s)" for n in sizes)
             + f" | {target:,} p95 (extrapolated) |")
     lines = [head, "|" + "---|" * (len(sizes) + 3)]
     keys: list[tuple[str, str]] = []
@@ -51,7 +51,7 @@ def table(points: list[dict], target: int) -> str:
         cells, p95s = [], []
         for p in points:
             r = next((r for r in p["rows"] if (r["shape"], r["side"]) == (shape, side)), None)
-            cells.append(f"{r['p50_ms']:,.0f} / {r['p95_ms']:,.0f}"
+            cells.append(f"{r['p50_ms']:,.0f} / {r['p95_ms']:,.0f} ({r['rps']} req/s)"
                          + (f" ({r['errors']} err)" if r and r["errors"] else "")
                          if r else "—")
             if r:
