@@ -129,10 +129,12 @@ class BatchWriter:
             # a direct COPY. seal() asked only for what earlier batches have not covered.
             for pgcol, ranges in sorted(batch.widen.items()):
                 bulk.cover(cur, pgcol, ranges)
-            for statement, rows in data:
+            assert data is not None  # sealed
+            for statement, rows in data.platform:
                 if rows:
                     with cur.copy(statement) as copy:
                         copy.write(rows)
+            bulk.copy_rows(cur, data.stac, data.notes)
             cur.execute(AUDIT_SQL, ([plan.project_id, *sorted({b.cid for b in batch.items
                                                                if b.cid})],
                                     request_id, batch.now))
