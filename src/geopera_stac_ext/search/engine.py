@@ -133,7 +133,11 @@ async def _stac_ordered_page(conn: Any, req: SearchRequest, plan: _Plan) -> list
     stop after offset + limit rows; the platform columns of those rows only are read
     afterwards. Cost grows with offset + limit, not with the project."""
     sql, w, keys = plan.sql, plan.where, plan.keys
-    split = not w.selective and keyset_ok(keys) and keys[0].sql in INDEXED_NULLABLE_SORT
+    # NOTE: walk an indexed nullable key (sortby eo:cloud_cover) only when no other pgstac
+    # clause competes for the rows (a 1-day datetime range would leave a walk in cloud-cover
+    # order through most of the project, where sorting the range's few rows is cheap).
+    split = (not w.selective and keyset_ok(keys) and keys[0].sql in INDEXED_NULLABLE_SORT
+             and all(keys[0].sql in clause for clause in w.stac))
     if not w.selective and (keys[0].sql in INDEXED_ORDER or split):
         # NOTE: the generic plan cannot see the limit nor how many rows the guard keeps, and
         # on one partition it preferred sorting the whole collection (10k rows: 270 ms)
