@@ -185,12 +185,17 @@ def test_stac_cloud_cover_sort_pages_by_keyset_token_through_values_ties_and_mis
         valued = sorted((i for i in cover if cover[i] is not None),
                         key=lambda i: (cover[i], i), reverse=rev)
         missing = sorted((i for i in cover if cover[i] is None), reverse=rev)
-        whole = ok(client.get("/search", params={"sortby": sortby, "limit": 100}, headers=h))
-        assert [f["id"] for f in whole["features"]] == valued + missing, sortby
-        for limit in (2, 3, 5):
-            pages = _pages(client, h, {"sortby": sortby, "limit": limit})
-            assert sum(pages, []) == valued + missing, (sortby, limit)
-            assert [len(p) for p in pages[:-1]] == [limit] * (len(pages) - 1)
+        # NOTE: alone (the index walk), with a footprint (one pass + window count) and with a
+        # datetime range (sorted matches): the same order, and tokens resume each of them.
+        for extra in ({}, {"bbox": "-180,-90,180,90"},
+                      {"datetime": "2000-01-01T00:00:00Z/2100-01-01T00:00:00Z"}):
+            params = {"sortby": sortby, **extra}
+            whole = ok(client.get("/search", params={**params, "limit": 100}, headers=h))
+            assert [f["id"] for f in whole["features"]] == valued + missing, params
+            for limit in (2, 3, 5):
+                pages = _pages(client, h, {**params, "limit": limit})
+                assert sum(pages, []) == valued + missing, (params, limit)
+                assert [len(p) for p in pages[:-1]] == [limit] * (len(pages) - 1)
     # the token carries the last row's key (a number, or null past the values)
     fc = ok(client.get("/search", params={"sortby": "eo:cloud_cover", "limit": 7}, headers=h))
     token = parse_qs(urlsplit(_next(fc)["href"]).query)["token"][0]
