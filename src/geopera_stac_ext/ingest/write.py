@@ -122,6 +122,9 @@ class BatchWriter:
                                     plan.project_id)
             if batch.exclusive:
                 bulk.lock_partitions(cur)
+            # NOTE: the pgstac parent before any platform row (the counters' slot rows), the
+            # order every pgstac write takes (pgstac/partitions.py); the rows go in last.
+            cur.execute(bulk.PARENT_LOCK)
             for cid, name in batch.new_collections:
                 cur.execute(COLLECTION_SQL, (cid, plan.project_id, name, batch.now, batch.now))
                 bulk.create_collection(cur, stac_collection(cid, name, None))
