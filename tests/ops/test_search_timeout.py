@@ -38,8 +38,8 @@ def test_searches_cut_at_every_point_of_their_budget_all_answer_narrow_it_down(
         settings, db_env, clock, world):
     """Budgets of 1-4 ms end searches at different steps (prepare, plan, run) on reused pool
     connections: each answer is this 503 (or the result), never "database unavailable" from a
-    connection a cancellation left broken (search/engine.py _Budget says why the budget is
-    asyncpg's and not PostgreSQL's statement_timeout)."""
+    connection a cancellation left broken (search/engine.py _Budget: no statement_timeout
+    while asyncpg prepares)."""
     owner = world["owner"]
     answers: dict[str, int] = {}
     for budget in (1, 2, 4):

@@ -48,51 +48,85 @@ class SearchResult:
 # connection.
 SESSION_SETTINGS = ("SET plan_cache_mode = force_generic_plan; "
                     "SET max_parallel_workers_per_gather = 0; "
-                    "SET enable_hashjoin = off; SET enable_mergejoin = off")
+                    "SET enable_hashjoin = off; SET enable_mergejoin = off; ")
 DEFAULT_TIMEOUT_MS = 30_000
-SESSION_RESET = ("RESET plan_cache_mode; RESET max_parallel_workers_per_gather; "
-                 "RESET enable_hashjoin; RESET enable_mergejoin; RESET enable_sort")
-TOO_LONG = "the query took too long and was cancelled; narrow it down"
+SESSION_RESET = ("RESET statement_timeout; RESET plan_cache_mode; "
+                 "RESET max_parallel_workers_per_gather; RESET enable_hashjoin; "
+                 "RESET enable_mergejoin; RESET enable_sort")
 # Leading sort keys an index of every pgstac partition delivers in order.
 INDEXED_ORDER = {"p.datetime", "p.id"}
 
 
 class _Budget:
-    """The search's connection, every statement run within what is left of one time budget.
+    """The search's connection: PostgreSQL's statement_timeout never runs while asyncpg
+    prepares a statement.
 
-    NOTE: the budget is asyncpg's own per-call `timeout` (it cancels the statement on the server
-    and keeps the connection usable), not PostgreSQL's statement_timeout. With the server-side
-    timer, a statement asyncpg had not prepared yet on the connection failed now and then with
-    InternalClientError "cannot switch to state 12" (~1 in 20 runs of test_search_timeout): asyncpg
-    prepares with Parse/Describe/Flush and no Sync, and PostgreSQL keeps an extended-protocol
-    statement's timer running until Execute or Sync. A timer expiring between Describe and Flush
-    makes the server send its ErrorResponse after the RowDescription that completed the
-    prepare, so asyncpg receives it while idle, its protocol drops into the error-consume state
-    (2) and the next Bind/Execute (state 12) on that connection is refused; the pool's reset
-    then failed too and the request answered "database unavailable" instead of this 503.
+    NOTE: root cause of "cannot switch to state 12" (~1 in 20 runs of test_search_timeout):
+    asyncpg prepares a statement it has not cached with Parse/Describe/Flush, no Sync, and
+    PostgreSQL keeps an extended-protocol statement's timer running until Execute or Sync. A
+    timer expiring between Describe and Flush makes the server send its ErrorResponse right
+    after the RowDescription that completed the prepare: asyncpg receives it while idle, its
+    protocol drops into the error-consume state (2), and the statement's Bind/Execute (state
+    12) is refused; the pool's reset then fails too and the request answered "database
+    unavailable" instead of "narrow it down". So a statement not in asyncpg's cache is
+    prepared (into the cache) with the timer off, and the timer is set again, for what is left
+    of the budget, before it runs. A cached statement (the usual case: plans are cached per
+    connection) costs nothing extra. The timer stays PostgreSQL's (exact, it cancels planning
+    too), not asyncpg's per-call timeout, whose cancel request arrives late.
     """
 
     def __init__(self, conn: Any, timeout_ms: int) -> None:
         self._conn = conn
         self._deadline = time.monotonic() + timeout_ms / 1000
 
-    def _left(self) -> float:
-        left = self._deadline - time.monotonic()
+    def _left_ms(self) -> int:
+        left = int((self._deadline - time.monotonic()) * 1000)
         if left <= 0:
             raise ServiceUnavailable(TOO_LONG)
         return left
 
+    def timer(self) -> str:
+        # NOTE: an int from settings and the clock, never user input; SET takes no parameters.
+        return f"SET statement_timeout = {self._left_ms()}"
+
+    async def arm(self) -> None:
+        await self._conn.execute(self.timer())
+
+    async def _prepared(self, query: str) -> Any:
+        """None when `query` is in asyncpg's statement cache (or now is); else a prepared
+        statement to run instead (a text over asyncpg's cacheable size)."""
+        raw = getattr(self._conn, "_con", None) or self._conn  # the pool proxy's connection
+        key = (query, raw._protocol.get_record_class(), False)
+        if raw._stmt_cache.get(key, promote=False) is not None:
+            return None
+        await self._conn.execute("SET statement_timeout = 0")
+        await raw._get_statement(query, None)
+        stmt = None
+        if raw._stmt_cache.get(key, promote=False) is None:
+            stmt = await self._conn.prepare(query)
+        await self.arm()
+        return stmt
+
     async def execute(self, query: str, *args: Any) -> Any:
-        return await self._conn.execute(query, *args, timeout=self._left())
+        if not args:  # NOTE: simple protocol: nothing is prepared
+            return await self._conn.execute(query)
+        stmt = await self._prepared(query)
+        return await (stmt.fetch(*args) if stmt else self._conn.execute(query, *args))
 
     async def fetch(self, query: str, *args: Any) -> Any:
-        return await self._conn.fetch(query, *args, timeout=self._left())
+        stmt = await self._prepared(query)
+        return await (stmt.fetch(*args) if stmt else self._conn.fetch(query, *args))
 
     async def fetchval(self, query: str, *args: Any) -> Any:
-        return await self._conn.fetchval(query, *args, timeout=self._left())
+        stmt = await self._prepared(query)
+        return await (stmt.fetchval(*args) if stmt else self._conn.fetchval(query, *args))
 
     async def fetchrow(self, query: str, *args: Any) -> Any:
-        return await self._conn.fetchrow(query, *args, timeout=self._left())
+        stmt = await self._prepared(query)
+        return await (stmt.fetchrow(*args) if stmt else self._conn.fetchrow(query, *args))
+
+
+TOO_LONG = "the query took too long and was cancelled; narrow it down"
 
 
 async def run_search(conn: Any, req: SearchRequest, vis: Visibility,
@@ -100,11 +134,10 @@ async def run_search(conn: Any, req: SearchRequest, vis: Visibility,
     """One page of visible items plus the exact number of visible matches."""
     if vis.empty:
         return SearchResult([], 0)
-    await conn.execute(SESSION_SETTINGS)
+    budget = _Budget(conn, timeout_ms)
+    await conn.execute(SESSION_SETTINGS + budget.timer())
     try:
-        return await _run(_Budget(conn, timeout_ms), req, vis)
-    except TimeoutError:
-        raise ServiceUnavailable(TOO_LONG) from None
+        return await _run(budget, req, vis)
     finally:
         await conn.execute(SESSION_RESET)
 
