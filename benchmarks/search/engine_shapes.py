@@ -53,7 +53,9 @@ async def main(info: dict, only: list[str]) -> None:
     cid = await conn.fetchval("SELECT id::text FROM geopera.collections LIMIT 1")
     shapes = {"unfiltered": {}, "collection": {"collections": [cid]},
               "cloud<5": {"filter": "eo:cloud_cover < 5"},
-              "sort cc": {"sortby": "eo:cloud_cover"}, "offset10k": {"offset": 10000},
+              "sort cc": {"sortby": "eo:cloud_cover"}, "sort -cc": {"sortby": "-eo:cloud_cover"},
+              "sort cc o1k": {"sortby": "eo:cloud_cover", "offset": 1000},
+              "offset10k": {"offset": 10000},
               "mix bbox": {"bbox": [145, -35, 145.5, -34.5], "limit": 100}}
     for name, kw in shapes.items():
         if only and [o for o in only if o != "-x"] and name not in only:

@@ -168,3 +168,48 @@ def test_filters_mixing_platform_and_stac_fields_count_exactly(client, world):
         fc = ok(client.get("/search", params={"filter": text, "filter-lang": "cql2-text",
                                               "limit": 1}, headers=h))
         assert fc["numberMatched"] == want, text
+
+
+def test_stac_cloud_cover_sort_pages_by_keyset_token_through_values_ties_and_missing(client,
+                                                                                     world):
+    # NOTE: the index-ordered path (migration 0140): values, ties broken by id, then the items
+    # without eo:cloud_cover (NULLS LAST either way); every page resumes from a signed key.
+    made = [create_item(client, world["editor"], world.project_a1, name=f"c{n}",
+                        cloud_cover=[3.5, 0.0, 3.5, None, 97.25, None, 3.5, 12.0][n])
+            for n in range(8)]
+    create_item(client, world["outsider"], world.project_b1, name="foreign", cloud_cover=1.0)
+    h = world["viewer"].headers
+    cover = {m["id"]: m["cloud_cover"] for m in made}
+    for sortby, rev in (("eo:cloud_cover", False), ("-eo:cloud_cover", True),
+                        ("properties.eo:cloud_cover", False)):
+        valued = sorted((i for i in cover if cover[i] is not None),
+                        key=lambda i: (cover[i], i), reverse=rev)
+        missing = sorted((i for i in cover if cover[i] is None), reverse=rev)
+        # NOTE: alone (the index walk), with a footprint (one pass + window count) and with a
+        # datetime range (sorted matches): the same order, and tokens resume each of them.
+        for extra in ({}, {"bbox": "-180,-90,180,90"},
+                      {"datetime": "2000-01-01T00:00:00Z/2100-01-01T00:00:00Z"}):
+            params = {"sortby": sortby, **extra}
+            whole = ok(client.get("/search", params={**params, "limit": 100}, headers=h))
+            assert [f["id"] for f in whole["features"]] == valued + missing, params
+            for limit in (2, 3, 5):
+                pages = _pages(client, h, {**params, "limit": limit})
+                assert sum(pages, []) == valued + missing, (params, limit)
+                assert [len(p) for p in pages[:-1]] == [limit] * (len(pages) - 1)
+    # the token carries the last row's key (a number, or null past the values)
+    fc = ok(client.get("/search", params={"sortby": "eo:cloud_cover", "limit": 7}, headers=h))
+    token = parse_qs(urlsplit(_next(fc)["href"]).query)["token"][0]
+    version, payload, mac = token.split(".")
+    body = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+    assert body["k"] == [None, fc["features"][-1]["id"]]
+    fc = ok(client.get("/search", params={"sortby": "eo:cloud_cover", "limit": 2}, headers=h))
+    token = parse_qs(urlsplit(_next(fc)["href"]).query)["token"][0]
+    version, payload, mac = token.split(".")
+    body = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+    assert body["k"] == ["3.5", fc["features"][-1]["id"]]
+    # an edited key (a value, null, or not a number) is refused like any forged token
+    for key in (["-1.0", body["k"][1]], [None, body["k"][1]], ["NaN", body["k"][1]]):
+        raw = base64.urlsafe_b64encode(json.dumps({**body, "k": key}).encode()
+                                       ).rstrip(b"=").decode()
+        problem(client.get("/search", params={"sortby": "eo:cloud_cover",
+                                              "token": f"{version}.{raw}.{mac}"}, headers=h), 400)

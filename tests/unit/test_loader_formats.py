@@ -7,9 +7,10 @@ import pytest
 from plpygis import Geometry
 
 from geopera_stac_ext.core.errors import InvalidRequest
-from geopera_stac_ext.ingest.encode import ewkb, new_uuids
+from geopera_stac_ext.ingest.encode import AssetIds, esc, ewkb, new_uuids, pg_array, roles_text
 from geopera_stac_ext.ingest.plan import month_ceil, month_floor
-from geopera_stac_ext.ingest.validate import plain_object_parts
+from geopera_stac_ext.ingest import validate
+from geopera_stac_ext.ingest.validate import item_id_of, plain_object_parts
 from geopera_stac_ext.storage.hrefs import object_parts
 
 RING = [[144.2, -37.3], [144.22, -37.3], [144.22, -37.28], [144.2, -37.28], [144.2, -37.3]]
@@ -49,6 +50,49 @@ def test_asset_ids_are_distinct_time_ordered_uuid7():
     assert later.int >> 80 >= parsed[-1].int >> 80  # the 48-bit millisecond prefix never falls
 
 
+def test_asset_ids_drawn_in_blocks_are_distinct_uuid7_and_never_fall_between_blocks():
+    ids = AssetIds()
+    ids.BLOCK = 5
+    taken = [ids.take(3) for _ in range(6)]
+    flat = [x for t in taken for x in t]
+    assert len(set(flat)) == 18 and all(len(t) == 3 for t in taken)
+    assert all(uuid.UUID(x).version == 7 for x in flat)
+    big = ids.take(12)  # more than a block at once
+    assert len(set(big)) == 12 and not set(big) & set(flat)
+    assert min(uuid.UUID(x).int >> 80 for x in big) >= max(uuid.UUID(x).int >> 80 for x in flat)
+
+
+@pytest.mark.parametrize("roles", [[], ["data"], ["a", "b"], ['q"uote', "back\\slash", "t\tab"]])
+def test_remembered_roles_text_is_the_escaped_array_literal(roles):
+    assert roles_text(roles) == roles_text(list(roles)) == esc(pg_array(roles))
+
+
+@pytest.mark.parametrize("raw", [
+    "0b7f3a52-4c1e-4b8a-9d3e-2f6a1b0c9d8e", "0B7F3A52-4C1E-4B8A-9D3E-2F6A1B0C9D8E",
+    "{0b7f3a52-4c1e-4b8a-9d3e-2f6a1b0c9d8e}", "0b7f3a524c1e4b8a9d3e2f6a1b0c9d8e",
+    "urn:uuid:0b7f3a52-4c1e-4b8a-9d3e-2f6a1b0c9d8e"])
+def test_item_id_shortcut_gives_what_uuid_gives(raw):
+    """Canonical ids skip uuid.UUID; every spelling ends as the same canonical id."""
+    props: dict = {}
+    assert item_id_of({"id": raw}, props) == str(uuid.UUID(raw)) and props == {}
+
+
+def test_item_id_not_a_uuid_gets_a_new_one_and_keeps_the_source_id():
+    props: dict = {}
+    got = item_id_of({"id": "scene-1"}, props)
+    assert uuid.UUID(got).version == 4 and props == {"geopera:source_id": "scene-1"}
+
+
+def test_remembered_keys_and_media_types_are_bounded_and_only_valid_ones():
+    assert validate._fast_asset({"key": "bad key", "href": "s3://b/k"}) is None
+    assert validate._fast_asset({"key": "k", "href": "s3://b/k", "media_type": "not a type"}) \
+        is None
+    assert "bad key" not in validate._GOOD_KEYS and "not a type" not in validate._GOOD_MEDIA
+    for n in range(300):
+        validate._fast_asset({"key": f"k{n}", "href": "s3://b/k", "media_type": f"image/x{n}"})
+    assert len(validate._GOOD_KEYS) <= 256 and len(validate._GOOD_MEDIA) <= 256
+
+
 def test_month_rounding_contains_the_instant_and_lands_on_month_starts():
     t = datetime(2025, 12, 31, 23, 59, 59, 999999, tzinfo=timezone.utc)
     assert month_floor(t) == datetime(2025, 12, 1, tzinfo=timezone.utc)
@@ -64,6 +108,8 @@ HREFS = [
     "s3://b/k?x=1", "s3://b/k#f", "s3://b/k;p", "s3://u@b/k", "s3://b:9/k", "s3://b/%2e%2e/k",
     "s3://b/k k", "s3://b/k\\x", "s3://b/k\tx", " s3://b/k", "s3://b/k\n", "s3://[::1]/k",
     "https://host/x", "file:///x", "/abs/x", "rel/x", "s3://b/é", "gs://b/a/b/c/d.e.f",
+    "s3://b/a/./b", "s3://b/a/../b", "s3://b/.a/b", "s3://b/a/.b/c", "s3://b/a/b/.",
+    "s3://b/a/b/..", "s3://b/a.b/..c", "s3://b/..",
 ]
 
 

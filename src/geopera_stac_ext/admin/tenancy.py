@@ -82,23 +82,22 @@ async def grant(conn: Any, user_id: str, role: str, *, org_id: str | None = None
     uid = _uuid(user_id, "user")
     if await conn.fetchval("SELECT 1 FROM geopera.users WHERE id = $1", uid) is None:
         raise NotFound(f"user {user_id} not found")
-    if org_id is not None:
-        oid = _uuid(org_id, "org")
-        if await conn.fetchval("SELECT 1 FROM geopera.organizations WHERE id = $1", oid) is None:
-            raise NotFound(f"organization {org_id} not found")
-        await conn.execute(
-            "INSERT INTO geopera.memberships (user_id, org_id, role) VALUES ($1, $2, $3) "
-            "ON CONFLICT (user_id, org_id) WHERE org_id IS NOT NULL DO UPDATE SET role = $3",
-            uid, oid, role)
-        return {"user_id": user_id, "org_id": org_id, "role": role}
-    pid = _uuid(project_id, "project")  # type: ignore[arg-type]
-    if await conn.fetchval("SELECT 1 FROM geopera.projects WHERE id = $1", pid) is None:
-        raise NotFound(f"project {project_id} not found")
+    kind, target = ("org", org_id) if org_id is not None else ("project", project_id)
+    table, column, noun = _GRANT_TARGETS[kind]
+    tid = _uuid(target, kind)  # type: ignore[arg-type]
+    # NOTE: table and column names come from _GRANT_TARGETS (constants), never from input.
+    if await conn.fetchval(f"SELECT 1 FROM geopera.{table} WHERE id = $1", tid) is None:
+        raise NotFound(f"{noun} {target} not found")
     await conn.execute(
-        "INSERT INTO geopera.memberships (user_id, project_id, role) VALUES ($1, $2, $3) "
-        "ON CONFLICT (user_id, project_id) WHERE project_id IS NOT NULL DO UPDATE SET role = $3",
-        uid, pid, role)
-    return {"user_id": user_id, "project_id": project_id, "role": role}
+        f"INSERT INTO geopera.memberships (user_id, {column}, role) VALUES ($1, $2, $3) "
+        f"ON CONFLICT (user_id, {column}) WHERE {column} IS NOT NULL DO UPDATE SET role = $3",
+        uid, tid, role)
+    return {"user_id": user_id, column: target, "role": role}
+
+
+# A membership's two kinds of target: (table, memberships column, noun in errors).
+_GRANT_TARGETS = {"org": ("organizations", "org_id", "organization"),
+                  "project": ("projects", "project_id", "project")}
 
 
 async def create_key(conn: Any, user_id: str, scopes: str | None = None) -> dict[str, Any]:

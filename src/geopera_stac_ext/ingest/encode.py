@@ -45,6 +45,9 @@ def pg_array(values: list[str]) -> str:
                           for x in values) + "}"
 
 
+_VARIANT = {c: "89ab"[int(c, 16) & 3] for c in "0123456789abcdef"}  # RFC 9562 variant 10xx
+
+
 def new_uuids(n: int) -> list[str]:
     """n time-ordered UUIDs (version 7, RFC 9562): 48-bit Unix milliseconds, then random.
 
@@ -52,12 +55,31 @@ def new_uuids(n: int) -> list[str]:
     page of it (random version 4 ids made each index insert touch a different leaf).
     """
     ms = f"{time.time_ns() // 1_000_000:012x}"
-    rand = os.urandom(10 * n).hex()
-    out = []
-    for i in range(0, 20 * n, 20):
-        r = rand[i:i + 20]
-        out.append(f"{ms[:8]}-{ms[8:12]}-7{r[1:4]}-{'89ab'[int(r[4], 16) & 3]}{r[5:8]}-{r[8:20]}")
-    return out
+    head = f"{ms[:8]}-{ms[8:12]}-7"
+    r = os.urandom(10 * n).hex()
+    return [f"{head}{r[i + 1:i + 4]}-{_VARIANT[r[i + 4]]}{r[i + 5:i + 8]}-{r[i + 8:i + 20]}"
+            for i in range(0, 20 * n, 20)]
+
+
+class AssetIds:
+    """Asset ids for the lines of a load, made a few thousand at a time.
+
+    NOTE: measured: one os.urandom and one time stamp per line (three ids) cost about as much
+    as formatting the line's three asset rows; drawn from a block they cost half. A block's
+    ids share its millisecond, so they still only grow from block to block.
+    """
+
+    BLOCK = 4096
+
+    def __init__(self) -> None:
+        self.ids: list[str] = []
+
+    def take(self, n: int) -> list[str]:
+        if len(self.ids) < n:
+            self.ids = new_uuids(max(self.BLOCK, n)) + self.ids
+        out = self.ids[-n:]
+        del self.ids[-n:]
+        return out
 
 
 _EWKB_SRID = 0x20000000  # EWKB's "SRID follows" flag
@@ -136,14 +158,32 @@ class Prepared:
     ledger_lines: list[str]
 
 
+# NOTE: roles repeat from line to line (["data"], ["thumbnail"], ...): their COPY text is
+# kept, bounded so that a file of ever-new roles cannot grow the loader's memory.
+_ROLES: dict[tuple[str, ...], str] = {}
+
+
+def roles_text(roles: list[str]) -> str:
+    """esc(pg_array(roles)), remembered for the first few hundred distinct role lists."""
+    key = tuple(roles)
+    text = _ROLES.get(key)
+    if text is None:
+        text = esc(pg_array(roles))
+        if len(_ROLES) < 512:
+            _ROLES[key] = text
+    return text
+
+
 def asset_rows(item_id: str, assets: list[Asset], stamp: str, org: str,
-               project_id: str) -> tuple[list[str], list[str]]:
-    """The geopera.assets rows of an item's assets and the ledger credits of their sizes."""
+               project_id: str, ids: list[str] | None = None) -> tuple[list[str], list[str]]:
+    """The geopera.assets rows of an item's assets and the ledger credits of their sizes
+    (`ids`: the assets' new ids, by default made here)."""
     asset_lines, ledger_lines = [], []
-    for (key, href, media, size, roles, title), aid in zip(assets, new_uuids(len(assets))):
+    for (key, href, media, size, roles, title), aid in zip(
+            assets, ids if ids is not None else new_uuids(len(assets))):
         asset_lines.append(
             f"{aid}\t{item_id}\t{key}\t{esc(href)}\t{esc(media)}\t"
-            f"{NULL if size is None else size}\t{esc(pg_array(roles))}\t{esc(title)}"
+            f"{NULL if size is None else size}\t{roles_text(roles)}\t{esc(title)}"
             f"\t{stamp}\n")
         if size:
             ledger_lines.append(f"{org}\t{project_id}\t{item_id}\t{aid}\t{size}"

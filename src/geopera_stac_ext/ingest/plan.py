@@ -11,7 +11,7 @@ from typing import Any
 import psycopg
 
 from geopera_stac_ext.core.errors import InvalidRequest, NotFound
-from geopera_stac_ext.ingest.encode import NULL, Prepared, payloads
+from geopera_stac_ext.ingest.encode import NULL, AssetIds, Prepared, payloads
 from geopera_stac_ext.domain.retention import first_transition
 from geopera_stac_ext.pgstac import bulk
 from geopera_stac_ext.core.settings import Settings
@@ -131,6 +131,7 @@ class LoadPlan:
         # The `now` of every batch of this load: an id already stored with one of them as its
         # created_at was stored by this load (a line repeated in the file).
         self.stamps: set[datetime] = set()
+        self.asset_ids = AssetIds()
         conn.commit()
 
     def _project(self, conn: psycopg.Connection, project_id: str) -> None:

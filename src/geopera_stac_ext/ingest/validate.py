@@ -61,6 +61,18 @@ def _num(v: Any) -> bool:
     return type(v) is int or type(v) is float  # noqa: E721 (bool is not a number here)
 
 
+# NOTE: asset keys and media types repeat from line to line; the ones that passed their
+# pattern are remembered (bounded: a file of ever-new values cannot grow the memory).
+_GOOD_KEYS: set[str] = set()
+_GOOD_MEDIA: set[str] = set()
+
+
+def _remembered(good: set[str], value: str, ok: bool) -> bool:
+    if ok and len(good) < 256:
+        good.add(value)
+    return ok
+
+
 def _fast_asset(a: Any) -> Asset | None:
     """One asset by AssetIn's rules, or None (unusual or invalid: the model decides)."""
     if type(a) is not dict or set(a) - ASSET_FIELDS:
@@ -68,9 +80,12 @@ def _fast_asset(a: Any) -> Asset | None:
     key, href = a.get("key"), a.get("href")
     media, size = a.get("media_type"), a.get("file_size_bytes")
     roles, title = a.get("roles", []), a.get("title")
-    if (type(key) is not str or not 1 <= len(key) <= 200 or not ASSET_KEY.fullmatch(key)
+    if (type(key) is not str or (key not in _GOOD_KEYS and not _remembered(
+                _GOOD_KEYS, key, 1 <= len(key) <= 200 and ASSET_KEY.fullmatch(key) is not None))
             or type(href) is not str or not 1 <= len(href) <= 2048
-            or (media is not None and (type(media) is not str or not valid_media_type(media)))
+            or (media is not None and (type(media) is not str or (
+                media not in _GOOD_MEDIA
+                and not _remembered(_GOOD_MEDIA, media, valid_media_type(media)))))
             or (size is not None and (type(size) is not int or size < 0))
             or type(roles) is not list or len(roles) > 20
             or any(type(r) is not str for r in roles)
@@ -206,7 +221,8 @@ def plain_object_parts(href: str) -> tuple[str, str, str] | None:
     if m is None:
         return None
     key = m.group(3)
-    if key[0] == "/" or "//" in key or ("." in key and any(
+    # NOTE: a "." or ".." segment starts the key or follows a "/": only then split.
+    if key[0] == "/" or "//" in key or ((key[0] == "." or "/." in key) and any(
             seg in (".", "..") for seg in key.split("/"))):
         return None
     return m.group(1), m.group(2), key
@@ -236,9 +252,15 @@ def collection_ref(feature: dict[str, Any]) -> str | None:
     return ref
 
 
+_CANONICAL_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+
+
 def item_id_of(feature: dict[str, Any], properties: dict[str, Any]) -> str:
     """The line's id if it is a UUID; otherwise a new one, the source id kept as a property."""
     raw_id = feature.get("id")
+    # NOTE: a canonical (lower-case, hyphenated) UUID is its own str(uuid.UUID(...)): no parse.
+    if type(raw_id) is str and _CANONICAL_UUID.fullmatch(raw_id):
+        return raw_id
     try:
         return str(uuid.UUID(str(raw_id)))
     except ValueError:

@@ -11,6 +11,7 @@ import orjson
 
 from geopera_stac_ext.db.sql import Query
 from geopera_stac_ext.core.errors import InvalidRequest
+from geopera_stac_ext.search.fields import num_of, text_of  # noqa: F401 (re-exported)
 from geopera_stac_ext.search.params import parse_instant
 
 KINDS = {"timestamp": "ts", "text": "text", "geometry": "geom"}
@@ -59,14 +60,6 @@ class Val:
     kind: str
     j: str | None = None
     lit: Any = NO_VALUE
-
-
-def num_of(j: str) -> str:
-    return f"(CASE WHEN jsonb_typeof({j}) = 'number' THEN ({j})::float8 END)"
-
-
-def text_of(j: str) -> str:
-    return f"(CASE WHEN jsonb_typeof({j}) = 'string' THEN {j} #>> '{{}}' END)"
 
 
 def numeric_string(value: str) -> float | None:

@@ -8,8 +8,14 @@ from typing import Any
 from geopera_stac_ext.db.sql import Query
 from geopera_stac_ext.domain.records import ITEM_COLUMNS, item_record
 from geopera_stac_ext.domain.counts import count_live
-from geopera_stac_ext.search.fields import COLUMNS, SORTABLE, STAC, stac_name
-from geopera_stac_ext.search.paging import keyset_clause
+from geopera_stac_ext.search.fields import (
+    COLUMNS,
+    INDEXED_NULLABLE_SORT,
+    SORTABLE,
+    STAC,
+    stac_name,
+)
+from geopera_stac_ext.search.paging import keyset_clause, keyset_ok, nullable_after
 from geopera_stac_ext.search.params import parse_bbox
 from geopera_stac_ext.search.request import MAX_LIMIT, SearchRequest
 from geopera_stac_ext.search.visibility import Visibility, user_visibility, visibility_for
@@ -39,16 +45,19 @@ class SearchResult:
 # cost ~25 ms to start for queries that touch a few hundred rows, and with the guard's join
 # estimated badly the planner picked hash joins over all 200k platform rows (110 ms) where
 # probing the primary key per match takes 1 ms.
+# JIT is off: a search's statements run for milliseconds, and `enable_sort = off` (below) adds
+# its disable cost to any sort the plan keeps (the few rows of _split_ids' merge), which put the
+# estimate past jit_above_cost: compiling the plan's expressions took 10 s on 200k items.
 # A search that still runs after GEOPERA_SEARCH_TIMEOUT_MS (default 30 s; an exact count over
 # millions of matches) is cancelled and
 # answered 503 "narrow it down" (db/pool.py translate) instead of holding a connection.
 SESSION_SETTINGS = ("SET plan_cache_mode = force_generic_plan; "
                     "SET max_parallel_workers_per_gather = 0; "
-                    "SET enable_hashjoin = off; SET enable_mergejoin = off; ")
+                    "SET enable_hashjoin = off; SET enable_mergejoin = off; SET jit = off; ")
 DEFAULT_TIMEOUT_MS = 30_000
 SESSION_RESET = ("RESET plan_cache_mode; RESET max_parallel_workers_per_gather; "
                  "RESET enable_hashjoin; RESET enable_mergejoin; RESET statement_timeout; "
-                 "RESET enable_sort")
+                 "RESET enable_sort; RESET jit")
 # Leading sort keys an index of every pgstac partition delivers in order.
 INDEXED_ORDER = {"p.datetime", "p.id"}
 
@@ -75,14 +84,23 @@ class _Plan:
     keys: list[SortKey]
     stac: list[str]
     after: str | None
+    split_after: tuple[str, str] | None = None
 
 
 def _plan(req: SearchRequest, vis: Visibility) -> _Plan:
     sql = Query()
     w = where(req, vis, sql)
     keys = sort_keys(req)
-    after = keyset_clause(keys, req.after, sql) if req.after is not None else None
-    return _Plan(sql, w, keys, [partition_clause(req, vis, sql), *w.stac], after)
+    after, split_after = None, None
+    if req.after is not None and keys[0].sql in INDEXED_NULLABLE_SORT:
+        # NOTE: (after on the rows with a value, after on the rows without): _split_ids
+        # resumes each of its two index ranges with its own; one statement ORs them.
+        split_after = nullable_after(keys, req.after, sql)
+        after = (f"(({keys[0].sql} IS NOT NULL AND {split_after[0]}) OR "
+                 f"({keys[0].sql} IS NULL AND {split_after[1]}))")
+    elif req.after is not None:
+        after = keyset_clause(keys, req.after, sql)
+    return _Plan(sql, w, keys, [partition_clause(req, vis, sql), *w.stac], after, split_after)
 
 
 async def _run(conn: Any, req: SearchRequest, vis: Visibility) -> SearchResult:
@@ -113,29 +131,64 @@ async def _stac_ordered_page(conn: Any, req: SearchRequest, plan: _Plan) -> list
     stop after offset + limit rows; the platform columns of those rows only are read
     afterwards. Cost grows with offset + limit, not with the project."""
     sql, w, keys = plan.sql, plan.where, plan.keys
-    if not w.selective and keys[0].sql in INDEXED_ORDER:
+    # NOTE: walk an indexed nullable key (sortby eo:cloud_cover) only when no other pgstac
+    # clause competes for the rows (a 1-day datetime range would leave a walk in cloud-cover
+    # order through most of the project, where sorting the range's few rows is cheap).
+    split = (not w.selective and keyset_ok(keys) and keys[0].sql in INDEXED_NULLABLE_SORT
+             and all(keys[0].sql in clause for clause in w.stac))
+    if not w.selective and (keys[0].sql in INDEXED_ORDER or split):
         # NOTE: the generic plan cannot see the limit nor how many rows the guard keeps, and
         # on one partition it preferred sorting the whole collection (10k rows: 270 ms)
         # to walking the index for 10 (0.5 ms); without a footprint or ids to narrow by,
         # the index walk is always the plan wanted.
         await conn.execute("SET enable_sort = off")
-    page_where = " AND ".join([*plan.stac, f"EXISTS (SELECT 1 FROM geopera.items i "
-                                           f"WHERE {GUARD} AND {' AND '.join(w.platform)})",
-                               *([plan.after] if plan.after else [])])
+    guarded = [*plan.stac, f"EXISTS (SELECT 1 FROM geopera.items i "
+                           f"WHERE {GUARD} AND {' AND '.join(plan.where.platform)})"]
     # NOTE: a search narrowed by ids or a footprint is selective in practice: its page
     # and exact count come from ONE pass over the matches (a window count).
     window = ", count(*) OVER () AS total" if w.selective else ""
     key_cols = ", ".join(f"{k.sql} AS k{n}" for n, k in enumerate(keys))
+    if split:
+        inner = _split_ids(req, plan, guarded, key_cols)
+    else:
+        page_where = " AND ".join([*guarded, *([plan.after] if plan.after else [])])
+        inner = (f"SELECT p.id AS pid, p.collection AS pcol, {key_cols}{window} "
+                 f"FROM pgstac.items p WHERE {page_where} "
+                 f"ORDER BY {order_by(keys)} {_page_bounds(req, sql)}")
     # NOTE: the inner query carries only ids and sort keys (a sort of every match, for an
     # order no index delivers, then moves a few bytes per row, not the STAC documents);
     # the page's rows are read by primary key afterwards.
     text, args = sql.render(
-        f"SELECT {ITEM_COLUMNS}, k.*{', k.total' if window else ''} FROM "
-        f"(SELECT p.id AS pid, p.collection AS pcol, {key_cols}{window} FROM pgstac.items p "
-        f"WHERE {page_where} ORDER BY {order_by(keys)} {_page_bounds(req, sql)}) k "
+        f"SELECT {ITEM_COLUMNS}, k.*{', k.total' if window else ''} FROM ({inner}) k "
         f"JOIN pgstac.items p ON p.collection = k.pcol AND p.id = k.pid "
         f"JOIN geopera.items i ON i.id = k.pid::uuid ORDER BY {order_by(keys, 'k')}")
     return await conn.fetch(text, *args)
+
+
+def _split_ids(req: SearchRequest, plan: _Plan, guarded: list[str], key_cols: str) -> str:
+    """Ids and keys of a page ordered by an indexed nullable key (NULLS LAST) and the id.
+
+    NOTE: the key's index (value, id; NULLs last) delivers `ASC NULLS LAST` walking forward
+    but `DESC NULLS FIRST` walking backward, so the rows with a value and the rows without
+    are read as two ordered index ranges (each stopping at offset + limit, each resumed from
+    a keyset token on its own) and only their heads are merged into the requested order."""
+    sql, keys = plan.sql, plan.keys
+    key, tie = keys
+    if plan.split_after is not None:
+        valued, missing = plan.split_after
+        reach = sql.bind(req.limit, name="reach")
+    else:
+        valued, missing = "TRUE", "TRUE"
+        reach = sql.bind(req.offset + req.limit, name="reach")
+    index_order = (f"{key.sql} {key.direction} NULLS "
+                   f"{'FIRST' if key.direction == 'DESC' else 'LAST'}, {tie.sql} {tie.direction}")
+    branches = [
+        f"(SELECT p.id AS pid, p.collection AS pcol, {key_cols} FROM pgstac.items p "
+        f"WHERE {' AND '.join([*guarded, f'{key.sql} IS {null}', cond])} "
+        f"ORDER BY {index_order} LIMIT {reach})"
+        for null, cond in (("NOT NULL", valued), ("NULL", missing)) if cond != "FALSE"]
+    return (f"SELECT * FROM ({' UNION ALL '.join(branches)}) u "
+            f"ORDER BY {order_by(keys, 'u')} {_page_bounds(req, sql)}")
 
 
 async def _platform_ordered_page(conn: Any, req: SearchRequest, plan: _Plan) -> list[Any]:

@@ -21,6 +21,21 @@ class Column(NamedTuple):
     relation: str
 
 
+def num_of(j: str) -> str:
+    """A JSON value as a number, NULL when it is not one (a declared numeric property)."""
+    return f"(CASE WHEN jsonb_typeof({j}) = 'number' THEN ({j})::float8 END)"
+
+
+def text_of(j: str) -> str:
+    """A JSON value as text, NULL when it is not a string (a declared text property)."""
+    return f"(CASE WHEN jsonb_typeof({j}) = 'string' THEN {j} #>> '{{}}' END)"
+
+
+# NOTE: eo:cloud_cover as a number, written exactly as the filter writes it (cql2sql.prop) and
+# as migration 0140 indexes it together with the id tie-break on every pgstac partition.
+CLOUD_COVER = num_of("(p.content->'properties'->'eo:cloud_cover')")
+
+
 def _stac(sql: str, kind: str) -> Column:
     return Column(sql, kind, STAC)
 
@@ -60,7 +75,9 @@ COLUMNS: dict[str, Column] = {
     "geometry": _stac("p.geometry", "geometry"),
 }
 
-# Sortable fields → SQL. JSON-content fields sort as jsonb (numbers numerically).
+# Sortable fields → SQL. JSON-content fields sort as jsonb (numbers numerically); eo:cloud_cover
+# sorts as its declared number (a value that is not a number sorts with the missing ones, last),
+# the expression its index delivers in order.
 SORTABLE: dict[str, Column] = {
     **_DATETIMES,
     "id": _stac("p.id", "text"),
@@ -68,13 +85,16 @@ SORTABLE: dict[str, Column] = {
     "collection_id": _platform("i.collection_id", "uuid"),
     "project_id": _platform("i.project_id", "uuid"),
     **_PLATFORM_STATE,
-    "cloud_cover": _stac("(p.content->'properties'->'eo:cloud_cover')", "json"),
-    "eo:cloud_cover": _stac("(p.content->'properties'->'eo:cloud_cover')", "json"),
+    "cloud_cover": _stac(CLOUD_COVER, "num"),
+    "eo:cloud_cover": _stac(CLOUD_COVER, "num"),
     "gsd": _stac("(p.content->'properties'->'gsd')", "json"),
     "name": _stac("(p.content->'properties'->'title')", "json"),
     "title": _stac("(p.content->'properties'->'title')", "json"),
 }
 DEFAULT_SORT = [{"field": "datetime", "direction": "desc"}]
+# Nullable sort keys an index of every pgstac partition delivers in order with the id tie-break
+# after them (migration 0140), and the type a keyset token binds their value as.
+INDEXED_NULLABLE_SORT = {CLOUD_COVER: "float8"}
 
 # NOTE: content properties with a declared type (the ones /queryables advertises with a type)
 # are read as that type whatever the literal, as pgstac reads a registered queryable: a numeric

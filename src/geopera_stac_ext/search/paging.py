@@ -12,11 +12,14 @@ import orjson
 
 from geopera_stac_ext.core.errors import InvalidRequest
 from geopera_stac_ext.db.sql import Query
+from geopera_stac_ext.search.fields import INDEXED_NULLABLE_SORT
 
 TOKEN_VERSION = "k1"
 # Sort columns keyset paging can resume after, with the type their values are bound as.
 # NOTE: nullable keys (JSON properties, collection, expiry) sort NULLS LAST, which a row
-# comparison cannot express cheaply; a page of such an order resumes by position instead.
+# comparison cannot express cheaply; a page of such an order resumes by position instead,
+# except an indexed nullable key alone before the id (INDEXED_NULLABLE_SORT): the engine reads
+# its values and its NULLs as two index ranges, each resumed on its own (nullable_after).
 KEYSET_TYPES = {
     "p.datetime": "timestamptz", "p.end_datetime": "timestamptz", "p.id": "text",
     "i.project_id": "uuid", "i.type": "text", "i.lifecycle_state": "text",
@@ -28,7 +31,32 @@ BAD_TOKEN = ("token: not a paging token of this API for this search and caller "
 
 def keyset_ok(keys: list[Any]) -> bool:
     """Whether every key of the order ([SortKey]) can be resumed after by value."""
+    if len(keys) == 2 and keys[0].sql in INDEXED_NULLABLE_SORT and keys[1].sql == "p.id":
+        return True
     return all(k.sql in KEYSET_TYPES for k in keys)
+
+
+def nullable_after(keys: list[Any], values: list[Any], sql: Query) -> tuple[str, str]:
+    """Rows strictly after `values` in the order [nullable key NULLS LAST, p.id] ([SortKey]):
+    (the clause on rows whose key is not NULL, the clause on rows whose key is NULL)."""
+    if len(values) != 2 or len(keys) != 2 or not isinstance(values[1], str):
+        raise InvalidRequest(BAD_TOKEN)
+    key, tie = keys
+    after = "<" if key.direction == "DESC" else ">"
+    last_id = sql.bind(values[1], "::text", name="after1")
+    if values[0] is None:
+        # NOTE: the last row had no value: every valued row came before it.
+        return "FALSE", f"p.id {after} {last_id}"
+    try:
+        value = float(values[0])
+    except (TypeError, ValueError):
+        raise InvalidRequest(BAD_TOKEN) from None
+    if not isinstance(values[0], str) or value != value or value in (float("inf"), -float("inf")):
+        raise InvalidRequest(BAD_TOKEN)
+    v = sql.bind(value, f"::{INDEXED_NULLABLE_SORT[key.sql]}", name="after0")
+    # NOTE: the leading inequality alone lets the index start at the value.
+    return (f"({key.sql} {after}= {v} AND ({key.sql} {after} {v} OR "
+            f"({key.sql} = {v} AND {tie.sql} {after} {last_id})))", "TRUE")
 
 
 def keyset_clause(keys: list[Any], values: list[Any], sql: Query) -> str:
@@ -78,7 +106,8 @@ def make_token(secret: bytes, *, position: int, key: list[Any] | None, caller: s
     reused with another filter (each would page through a different set)."""
     body = {"o": position, "u": caller, "q": query}
     if key is not None:
-        body["k"] = [v.isoformat() if isinstance(v, datetime) else str(v) for v in key]
+        body["k"] = [None if v is None else v.isoformat() if isinstance(v, datetime)
+                     else str(v) for v in key]
     payload = orjson.dumps(body)
     return f"{TOKEN_VERSION}.{_b64(payload)}.{_mac(secret, payload)}"
 
