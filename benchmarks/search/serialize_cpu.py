@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Server-side CPU per 100-item page (issue 13 §7): op records, op format=stac, STAC /search and /collections/{c}/items, code A vs B (and stock), interleaved."""
+"""Server-side CPU per 100-item page (issue 13 §7): op records, op format=stac, STAC /search and /collections/{c}/items, code A vs B (and stock), in alternating blocks."""
 
 from __future__ import annotations
 
@@ -7,7 +7,6 @@ import argparse
 import json
 import os
 import socket
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -88,18 +87,22 @@ def requests_for(url: str, info: dict, collection: str) -> dict:
     }
 
 
-def measure(pid: int, call: tuple, n: int, client: httpx.Client) -> dict:
+def warm(call: tuple, client: httpx.Client, n: int = 10) -> httpx.Response:
+    """NOTE: warm-up (plan caches, pools, lru caches); the last response is described."""
     method, url, body, headers = call
-    for _ in range(max(5, n // 10)):  # NOTE: warm-up (plan caches, pools, lru caches)
+    for _ in range(n):
         r = client.request(method, url, json=body, headers=headers)
         r.raise_for_status()
-    items = len(r.json()["features"])
-    t0, c0 = time.perf_counter(), cpu_seconds(pid)
+    return r
+
+
+def block(pid: int, call: tuple, n: int, client: httpx.Client) -> float:
+    """Server CPU seconds over n sequential requests."""
+    method, url, body, headers = call
+    c0 = cpu_seconds(pid)
     for _ in range(n):
         client.request(method, url, json=body, headers=headers).raise_for_status()
-    cpu = (cpu_seconds(pid) - c0) / n * 1000
-    return {"cpu_ms": round(cpu, 2), "wall_ms": round((time.perf_counter() - t0) / n * 1000, 1),
-            "items": items, "bytes": len(r.content), "load1": round(os.getloadavg()[0], 2)}
+    return cpu_seconds(pid) - c0
 
 
 def main() -> None:
@@ -110,8 +113,8 @@ def main() -> None:
                     help="a label and the src/ directory of the code to serve (repeat)")
     ap.add_argument("--stock-db", help="a pypgstac-loaded database: stock's /search as anchor")
     ap.add_argument("--stock-collection", default="survey-000")
-    ap.add_argument("--requests", type=int, default=200, help="requests per line")
-    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--batch", type=int, default=20, help="requests per block")
+    ap.add_argument("--blocks", type=int, default=15, help="blocks per code and shape")
     a = ap.parse_args()
     env = {k: v for k, v in json.loads(Path(a.env).read_text()).items() if k != "PGDATABASE"}
     info = json.loads(Path(a.info).read_text())
@@ -128,29 +131,38 @@ def main() -> None:
         cols = client.get(f"{first}/collections",
                           headers={"Authorization": f"Bearer {info['api_key']}"}).json()
         collection = cols["collections"][0]["id"]
-        results: dict[tuple[str, str], list[dict]] = {}
-        for rnd in range(a.rounds):
-            for label, (proc, url) in servers.items():
-                calls = requests_for(url, info, collection)
-                if label == "stock":
-                    calls = {"STAC POST /search": ("POST", f"{url}/search", {
-                        "collections": [a.stock_collection], "limit": 100}, {})}
-                for kind, call in calls.items():
-                    m = measure(proc.pid, call, a.requests, client)
-                    results.setdefault((kind, label), []).append(m)
-                    print(json.dumps({"round": rnd + 1, "code": label, "kind": kind, **m}),
-                          flush=True)
-        print("\n| page of 100 items | " + " | ".join(servers) + " | load1 |")
+        # NOTE: per shape, every code runs a block of --batch requests in turn, --blocks
+        # times: load that comes and goes falls on every code alike.
+        print(f"| page of 100 items | {' | '.join(servers)} | load1 |")
         print("|---|" + "---|" * (len(servers) + 1))
         for kind in requests_for("", info, collection):
-            cells, loads = [], []
+            calls = {}
+            for label, (_proc, url) in servers.items():
+                if label == "stock":
+                    if kind != "STAC POST /search":
+                        continue
+                    calls[label] = ("POST", f"{url}/search", {
+                        "collections": [a.stock_collection], "limit": 100}, {})
+                else:
+                    calls[label] = requests_for(url, info, collection)[kind]
+                r = warm(calls[label], client)
+                assert len(r.json()["features"]) == 100, (label, kind)
+            cpu = {label: [] for label in calls}
+            loads = []
+            for _ in range(a.blocks):
+                for label, call in calls.items():
+                    cpu[label].append(block(servers[label][0].pid, call, a.batch, client))
+                loads.append(os.getloadavg()[0])
+            cells = []
             for label in servers:
-                rows = results.get((kind, label), [])
-                loads += [r["load1"] for r in rows]
-                cells.append(f"{statistics.median(r['cpu_ms'] for r in rows):.1f} ms "
-                             f"({min(r['cpu_ms'] for r in rows):.1f}–"
-                             f"{max(r['cpu_ms'] for r in rows):.1f})" if rows else "—")
-            print(f"| {kind} | " + " | ".join(cells) + f" | {min(loads)}–{max(loads)} |")
+                if label not in cpu:
+                    cells.append("—")
+                    continue
+                per = sorted(c / a.batch * 1000 for c in cpu[label])
+                cells.append(f"{sum(cpu[label]) / (a.blocks * a.batch) * 1000:.1f} ms "
+                             f"(blocks {per[len(per) // 4]:.1f}–{per[3 * len(per) // 4]:.1f})")
+            print(f"| {kind} | " + " | ".join(cells) +
+                  f" | {min(loads):.1f}–{max(loads):.1f} |", flush=True)
     finally:
         for proc, _ in servers.values():
             proc.terminate()
