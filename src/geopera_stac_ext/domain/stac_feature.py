@@ -7,7 +7,7 @@ from typing import Any
 
 from geopera_stac_ext.domain.records import MAPPED_PROPERTIES
 from geopera_stac_ext.storage.asset_tokens import EMBED_ROLES, HrefSigner
-from geopera_stac_ext.storage.signing import ASSET_PREFIX, filename_for
+from geopera_stac_ext.storage.signing import asset_href
 
 GEOJSON = "application/geo+json"
 JSON = "application/json"
@@ -57,11 +57,11 @@ def stac_properties(record: dict[str, Any]) -> dict[str, Any]:
     return props
 
 
-def _asset_entry(prefix: str, asset_id: str, href: str, media_type: str | None,
+def _asset_entry(base: str, asset_id: str, href: str, media_type: str | None,
                  size: int | None, roles: list[str], title: str | None,
                  signer: HrefSigner | None) -> dict[str, Any]:
-    """One asset entry (stac_assets' rules); `prefix` is `{base}/v1/assets/`."""
-    url = f"{prefix}{asset_id}/{filename_for(href)}"
+    """One asset entry (stac_assets' rules); `base` without a trailing slash."""
+    url = asset_href(base, asset_id, href)
     if signer is not None and roles and not EMBED_ROLES.isdisjoint(roles):
         url += signer.query(asset_id)
     entry: dict[str, Any] = {"href": url, "roles": roles, "geopera:href": href,
@@ -81,8 +81,7 @@ def stac_assets(assets: list[dict[str, Any]], base_url: str,
     """Each asset's `href` is its key-authenticated URL on this service; the stored href stays
     visible as `geopera:href`. With a signer (the caller's key), thumbnail and overview hrefs
     also carry an `access_token`, so an <img src> shows them without a header."""
-    prefix = f"{base_url}{ASSET_PREFIX}/"
-    return {a["key"]: _asset_entry(prefix, a["id"], a["href"], a.get("media_type"),
+    return {a["key"]: _asset_entry(base_url, a["id"], a["href"], a.get("media_type"),
                                    a.get("file_size_bytes"), list(a.get("roles") or []),
                                    a.get("title"), signer)
             for a in assets}
@@ -95,18 +94,32 @@ def extensions_used(properties: dict[str, Any], assets: dict[str, Any]) -> list[
     (always) and `file:size`; scanning their keys cost more than the rest of the feature.
     """
     has_file = any("file:size" in e for e in assets.values())
-    return list(_extensions(tuple(properties), bool(assets), has_file))
+    return _extensions_for(properties, bool(assets), has_file)
 
 
-@lru_cache(maxsize=4096)
-def _extensions(keys: tuple[str, ...], has_assets: bool, has_file: bool) -> tuple[str, ...]:
-    """NOTE: cached by the properties' key names: a page's items mostly share one set."""
+# NOTE: property names are the tenant's: only small sets are remembered, so the cache stays a
+# few MB however many distinct (or huge) key sets items carry.
+CACHED_KEYS = 32
+
+
+def _extensions_for(properties: dict[str, Any], has_assets: bool, has_file: bool) -> list[str]:
+    keys = tuple(properties)
+    if len(keys) > CACHED_KEYS:
+        return list(_schemas_of(keys, has_assets, has_file))
+    return list(_cached_schemas(keys, has_assets, has_file))
+
+
+def _schemas_of(keys: tuple[str, ...], has_assets: bool, has_file: bool) -> tuple[str, ...]:
     prefixes = {k.partition(":")[0] for k in keys if ":" in k}
     if has_assets:
         prefixes.add("auth")
         if has_file:
             prefixes.add("file")
     return tuple(sorted(EXTENSION_SCHEMAS[p] for p in prefixes if p in EXTENSION_SCHEMAS))
+
+
+# NOTE: cached by the properties' key names: a page's items mostly share one set.
+_cached_schemas = lru_cache(maxsize=512)(_schemas_of)
 
 
 def _feature(record: dict[str, Any], assets: dict[str, Any], base: str, has_file: bool,
@@ -129,7 +142,7 @@ def _feature(record: dict[str, Any], assets: dict[str, Any], base: str, has_file
     feature: dict[str, Any] = {
         "type": "Feature",
         "stac_version": "1.0.0",
-        "stac_extensions": list(_extensions(tuple(properties), bool(assets), has_file)),
+        "stac_extensions": _extensions_for(properties, bool(assets), has_file),
         "id": item_id,
         "geometry": record["geometry"],
         "bbox": record["bbox"],
@@ -172,14 +185,13 @@ def stac_page(records: list[dict[str, Any]], asset_rows: list[Any], base_url: st
     NOTE: measured (benchmarks/search, issue 13 §7): building asset records and then STAC
     entries from them cost more CPU than the page's search."""
     base = base_url.rstrip("/")
-    prefix = f"{base}{ASSET_PREFIX}/"
     by_item: dict[str, dict[str, Any]] = {}
     with_size: set[str] = set()
     for item_id, key, asset_id, href, media_type, size, roles, title in asset_rows:
         entries = by_item.get(item_id)
         if entries is None:
             entries = by_item[item_id] = {}
-        entries[key] = _asset_entry(prefix, asset_id, href, media_type, size, roles or [],
+        entries[key] = _asset_entry(base, asset_id, href, media_type, size, roles or [],
                                     title, signer)
         if size is not None:
             with_size.add(item_id)
