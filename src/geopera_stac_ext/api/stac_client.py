@@ -147,6 +147,12 @@ COLLECTION_SQL = f"""
 """
 
 
+COLLECTION_SEEN_SQL = """
+    SELECT 1 FROM geopera.collections c JOIN pgstac.collections pc ON pc.id = c.id::text
+    WHERE c.project_id = ANY($1::uuid[]) AND c.deleted_at IS NULL AND c.id::text = $2
+"""
+
+
 @attr.s
 class GeoperaStacClient(CoreCrudClient):
     """Every read goes through the engine with the caller's visibility; `conf` is ignored."""
@@ -170,6 +176,16 @@ class GeoperaStacClient(CoreCrudClient):
                       {"rel": "self", "type": JSON, "href": f"{base}/collections"}],
             "numberMatched": len(cols), "numberReturned": len(cols),
         }
+
+    @staticmethod
+    async def _require_collection(conn: Any, collection_id: str, vis: Visibility) -> None:
+        """404 unless the caller sees that live collection (the rule _collection applies).
+
+        NOTE: a page of /collections/{id}/items needs only that answer, not the collection
+        document (its pgstac content decoded, its extent) that _collection builds."""
+        if vis.empty or await conn.fetchval(COLLECTION_SEEN_SQL, list(vis.project_ids),
+                                            collection_id) is None:
+            raise NotFound(f"collection {collection_id} not found")
 
     async def _collection(self, conn: Any, request: Request, collection_id: str,
                           vis: Visibility) -> dict[str, Any]:
@@ -245,7 +261,7 @@ class GeoperaStacClient(CoreCrudClient):
                 async with connection(request.app) as conn:
                     vis = await visibility(conn, request)
                     if collection_id is not None:
-                        await self._collection(conn, request, collection_id, vis)
+                        await self._require_collection(conn, collection_id, vis)
                     async with db_slot(request.app, conn, user_id):
                         result = await run_search(
                             conn, req, vis, request.app.state.geopera_settings.search_timeout_ms)
