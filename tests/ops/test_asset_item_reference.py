@@ -132,3 +132,37 @@ def test_the_item_reference_check_fires_before_the_counter_trigger(db_env):
             " AND NOT tgisinternal AND tgtype & 4 = 4 AND tgtype & 1 = 0"  # INSERT, statement
             " ORDER BY tgname COLLATE \"C\"")]
     assert names[0] == "fk_items_refs_insert_trg" and "item_counts_ins_trg" in names, names
+
+
+def test_counted_reference_checks_see_a_missing_key_among_repeats(client, world, db_env,
+                                                                  item_id):
+    """Migration 0130 compares the locked rows with the statement's distinct keys: repeats of
+    present keys pass, one missing key among them fails with its own DETAIL."""
+    col = create_collection(client, world["owner"], world.project_a1, "Counted")["id"]
+    missing = str(uuid.uuid4())
+    with _connect(db_env) as conn, conn.cursor() as cur:
+        rows = "".join(f"{uuid.uuid4()}\t{item_id}\tk{n}\ts3://b/k\n" for n in range(3))
+        with pytest.raises(psycopg.errors.ForeignKeyViolation) as err:
+            with cur.copy("COPY geopera.assets (id, item_id, key, href) FROM STDIN") as copy:
+                copy.write(rows + f"{uuid.uuid4()}\t{missing}\tz\ts3://b/z\n")
+        assert err.value.diag.constraint_name == "assets_item_id_fkey"
+        assert missing in err.value.diag.message_detail
+        conn.rollback()
+        with cur.copy("COPY geopera.assets (id, item_id, key, href) FROM STDIN") as copy:
+            copy.write(rows)  # three rows, one item: accepted
+        conn.rollback()
+        items = "".join(f"{uuid.uuid4()}\t{world.project_a1}\t{c}\tx\n"
+                        for c in (col, col, "\\N", col))
+        stmt = "COPY geopera.items (id, project_id, collection_id, pgstac_collection) FROM STDIN"
+        for bad, fkey in ((f"{uuid.uuid4()}\t{missing}\t{col}\tx\n", "items_project_id_fkey"),
+                          (f"{uuid.uuid4()}\t{world.project_a1}\t{missing}\tx\n",
+                           "items_collection_id_fkey")):
+            with pytest.raises(psycopg.errors.ForeignKeyViolation) as err:
+                with cur.copy(stmt) as copy:
+                    copy.write(items + bad)
+            assert err.value.diag.constraint_name == fkey
+            assert missing in err.value.diag.message_detail
+            conn.rollback()
+        with cur.copy(stmt) as copy:
+            copy.write(items)  # repeated and NULL collections: accepted
+        conn.rollback()

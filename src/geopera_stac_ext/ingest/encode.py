@@ -12,7 +12,7 @@ from typing import Any
 
 from geopera_stac_ext.core.errors import InvalidRequest
 from geopera_stac_ext.ingest.validate import Asset
-from geopera_stac_ext.pgstac.bulk import ITEMS_COPY
+from geopera_stac_ext.pgstac.bulk import Note
 
 NULL = "\\N"  # COPY text format's NULL
 COPY_STATEMENTS = (
@@ -22,11 +22,10 @@ COPY_STATEMENTS = (
     " roles, title, created_at) FROM STDIN",
     "COPY geopera.storage_ledger (org_id, project_id, item_id, asset_id,"
     " delta_bytes, reason, at) FROM STDIN",
-    # NOTE: last: pgstac's statement trigger on items locks the partitions' partition_stats
-    # rows until commit; written last, a batch holds them for a moment instead of while its
-    # other COPYs run, so two writers do not queue on each other.
-    ITEMS_COPY,
 )
+# NOTE: the pgstac rows go last (bulk.copy_rows): pgstac's partition-stats upkeep locks the
+# partitions' partition_stats rows until commit; written last, a batch holds them for a moment
+# instead of while its other COPYs run, so two writers do not queue on each other.
 
 
 def esc(v: Any) -> str:
@@ -156,6 +155,8 @@ class Prepared:
     item_tail: str  # "\ttype\tcreated_at\tupdated_at\texpires_at\n"
     asset_lines: list[str]
     ledger_lines: list[str]
+    bounds: tuple[float, float, float, float]  # the geometry's x0 y0 x1 y1 (ST_XMin, ...)
+    exact_times: bool  # low/high are what PostgreSQL reads from the row's datetime texts
 
 
 # NOTE: roles repeat from line to line (["data"], ["thumbnail"], ...): their COPY text is
@@ -195,17 +196,77 @@ def _item_id(p: Prepared) -> str:
     return p.item_id
 
 
-def payloads(items: list[Prepared], project_id: str) -> list[tuple[str, str]]:
-    """(COPY statement, its rows) per table, rows in item-id order.
+def geometry_bounds(g: dict[str, Any]) -> tuple[float, float, float, float]:
+    """(x0, y0, x1, y1) of a validated GeoJSON geometry: PostGIS' ST_XMin, ST_YMin, ST_XMax,
+    ST_YMax of it (every position counts, z aside; the same doubles the EWKB carries)."""
+    t, c = g["type"], g.get("coordinates")
+    if t == "Polygon" or t == "MultiLineString":
+        pts = [p for part in c for p in part]
+    elif t == "Point":
+        pts = [c]
+    elif t == "LineString" or t == "MultiPoint":
+        pts = c
+    elif t == "MultiPolygon":
+        pts = [p for poly in c for ring in poly for p in ring]
+    else:  # GeometryCollection (validation refuses empty ones)
+        parts = [geometry_bounds(m) for m in g["geometries"]]
+        return (min(b[0] for b in parts), min(b[1] for b in parts),
+                max(b[2] for b in parts), max(b[3] for b in parts))
+    xs = [p[0] for p in pts]
+    ys = [p[1] for p in pts]
+    return float(min(xs)), float(min(ys)), float(max(xs)), float(max(ys))
+
+
+def _item_id(p: Prepared) -> str:
+    return p.item_id
+
+
+@dataclass(slots=True)
+class Payloads:
+    """A batch's COPY text: the platform tables' (statement, rows), then pgstac's rows per
+    pgstac collection and, per collection, what the pgstac triggers note (bulk.copy_rows)."""
+
+    platform: list[tuple[str, str]]
+    stac: dict[str, str]
+    notes: list[Note]
+
+
+def payloads(items: list[Prepared], project_id: str) -> Payloads:
+    """The batch's COPY payloads, rows in item-id order.
 
     NOTE: rows in id order: each index keyed by item id (pgstac's and ours, the asset
     foreign-key probes) is then filled and probed left to right, not at random pages
     (≈ 7 µs/item less for the assets alone).
     """
     items = sorted(items, key=_item_id)
-    return list(zip(COPY_STATEMENTS, (
-        "".join([f"{b.item_id}\t{project_id}\t{b.cid or NULL}\t{b.pgcol}{b.item_tail}"
-                 for b in items]),
-        "".join([line for b in items for line in b.asset_lines]),
-        "".join([line for b in items for line in b.ledger_lines]),
-        "".join([f"{b.item_id}\t{b.pgcol}{b.pg_tail}" for b in items]))))
+    stac: dict[str, list[str]] = {}
+    notes: dict[str, list[Any]] = {}
+    for b in items:
+        stac.setdefault(b.pgcol, []).append(f"{b.item_id}\t{b.pgcol}{b.pg_tail}")
+        x0, y0, x1, y1 = b.bounds
+        n = notes.get(b.pgcol)
+        if n is None:
+            notes[b.pgcol] = [b.pgcol, x0, y0, x1, y1, b.low, b.high, not b.exact_times]
+            continue
+        if x0 < n[1]:
+            n[1] = x0
+        if y0 < n[2]:
+            n[2] = y0
+        if x1 > n[3]:
+            n[3] = x1
+        if y1 > n[4]:
+            n[4] = y1
+        if b.low < n[5]:
+            n[5] = b.low
+        if b.high > n[6]:
+            n[6] = b.high
+        if not b.exact_times:
+            n[7] = True
+    return Payloads(
+        list(zip(COPY_STATEMENTS, (
+            "".join([f"{b.item_id}\t{project_id}\t{b.cid or NULL}\t{b.pgcol}{b.item_tail}"
+                     for b in items]),
+            "".join([line for b in items for line in b.asset_lines]),
+            "".join([line for b in items for line in b.ledger_lines])))),
+        {col: "".join(rows) for col, rows in stac.items()},
+        [tuple(n) for _, n in sorted(notes.items())])  # type: ignore[misc]

@@ -11,7 +11,7 @@ from typing import Any
 import psycopg
 
 from geopera_stac_ext.core.errors import InvalidRequest, NotFound
-from geopera_stac_ext.ingest.encode import NULL, AssetIds, Prepared, payloads
+from geopera_stac_ext.ingest.encode import NULL, AssetIds, Payloads, Prepared, payloads
 from geopera_stac_ext.domain.retention import first_transition
 from geopera_stac_ext.pgstac import bulk
 from geopera_stac_ext.core.settings import Settings
@@ -52,7 +52,7 @@ class Batch:
     # Set by LoadPlan.seal: partitions to create or widen first (pgstac collection → the
     # datetime and end_datetime ranges to cover), and the COPY payloads.
     widen: dict[str, bulk.Ranges] = field(default_factory=dict)
-    payloads: list[tuple[str, str]] = field(default_factory=list)
+    payloads: Payloads | None = None
 
     def __post_init__(self) -> None:
         self.stamp, self.expiry = self.now.isoformat(), self.expires_at.isoformat()

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import Any
 
 import orjson
 
 from geopera_stac_ext.core.errors import InvalidRequest
-from geopera_stac_ext.ingest.encode import Prepared, asset_rows, esc, geometry_ewkb
+from geopera_stac_ext.ingest.encode import (
+    Prepared, asset_rows, esc, geometry_bounds, geometry_ewkb)
 from geopera_stac_ext.ingest.plan import Batch, LoadPlan
 from geopera_stac_ext.ingest.validate import (
     Checked, check_hrefs, check_params, collection_ref, feature_to_params, item_id_of, utc)
@@ -36,6 +38,25 @@ def time_range(p: Checked, content: dict[str, Any], now: datetime) -> tuple[date
         if low > high:
             raise InvalidRequest("properties.start_datetime must not be after end_datetime")
     return low, high
+
+
+# An RFC 3339 time with a zone and at most microseconds: Python's fromisoformat and
+# PostgreSQL's timestamptz input read it as the same instant (more digits: Python truncates
+# and PostgreSQL rounds; no zone: the session's time zone).
+PLAIN_TIME = re.compile(r"\d{4}-\d\d-\d\d[Tt ]\d\d:\d\d:\d\d(?:\.\d{1,6})?(?:[Zz]|[+-]\d\d:\d\d)")
+
+
+def exact_times(content: dict[str, Any]) -> bool:
+    """Whether time_range's instants are exactly what PostgreSQL reads from the row's texts.
+
+    NOTE: `datetime` is always written from the parsed instant (stac_content); only a
+    start/end pair is the line's own text."""
+    props = content["properties"]
+    sdt, edt = props.get("start_datetime"), props.get("end_datetime")
+    if sdt is None or edt is None:
+        return True
+    return (type(sdt) is str and type(edt) is str and PLAIN_TIME.fullmatch(sdt) is not None
+            and PLAIN_TIME.fullmatch(edt) is not None)
 
 
 def checked_line(plan: LoadPlan, text: str | bytes) -> tuple[dict[str, Any], Checked]:
@@ -75,4 +96,4 @@ def prepare(plan: LoadPlan, lineno: int, text: str | bytes, batch: Batch) -> Pre
         lineno, item_id, cid, pgcol, low, high,
         f"\t{esc(dt)}\t{esc(edt)}\t{geom}\t{esc(doc)}\t{esc(private)}\n",
         f"\t{esc(p.type)}\t{stamp}\t{stamp}\t{batch.expiry}\n",
-        asset_lines, ledger_lines)
+        asset_lines, ledger_lines, geometry_bounds(content["geometry"]), exact_times(content))

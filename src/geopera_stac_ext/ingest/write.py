@@ -122,6 +122,9 @@ class BatchWriter:
                                     plan.project_id)
             if batch.exclusive:
                 bulk.lock_partitions(cur)
+            # NOTE: the pgstac parent before any platform row (the counters' slot rows), the
+            # order every pgstac write takes (pgstac/partitions.py); the rows go in last.
+            cur.execute(bulk.PARENT_LOCK)
             for cid, name in batch.new_collections:
                 cur.execute(COLLECTION_SQL, (cid, plan.project_id, name, batch.now, batch.now))
                 bulk.create_collection(cur, stac_collection(cid, name, None))
@@ -129,10 +132,12 @@ class BatchWriter:
             # a direct COPY. seal() asked only for what earlier batches have not covered.
             for pgcol, ranges in sorted(batch.widen.items()):
                 bulk.cover(cur, pgcol, ranges)
-            for statement, rows in data:
+            assert data is not None  # sealed
+            for statement, rows in data.platform:
                 if rows:
                     with cur.copy(statement) as copy:
                         copy.write(rows)
+            bulk.copy_rows(cur, data.stac, data.notes)
             cur.execute(AUDIT_SQL, ([plan.project_id, *sorted({b.cid for b in batch.items
                                                                if b.cid})],
                                     request_id, batch.now))

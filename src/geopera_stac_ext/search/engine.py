@@ -8,7 +8,7 @@ from typing import Any
 
 from geopera_stac_ext.core.errors import ServiceUnavailable
 from geopera_stac_ext.db.sql import Query
-from geopera_stac_ext.domain.records import ITEM_COLUMNS, asset_record, item_record
+from geopera_stac_ext.domain.records import ITEM_COLUMNS, item_record
 from geopera_stac_ext.domain.counts import count_live
 from geopera_stac_ext.search.fields import (
     COLUMNS,
@@ -31,8 +31,6 @@ from geopera_stac_ext.search.where import (
     uuids,
     where,
 )
-from geopera_stac_ext.domain.stac_feature import stac_feature
-from geopera_stac_ext.storage.asset_tokens import HrefSigner
 
 
 @dataclass
@@ -305,37 +303,8 @@ async def _total(conn: Any, req: SearchRequest, vis: Visibility, w: Where,
     return await conn.fetchval(text, *args)
 
 
-async def assets_by_item(conn: Any, item_ids: list[str]) -> dict[str, list[dict[str, Any]]]:
-    """Live assets of a whole page of items in ONE query."""
-    out: dict[str, list[dict[str, Any]]] = {i: [] for i in item_ids}
-    if not item_ids:
-        return out
-    rows = await conn.fetch(
-        "SELECT id, item_id, key, href, media_type, file_size_bytes, roles, title "
-        "FROM geopera.assets WHERE item_id = ANY($1::uuid[]) AND deleted_at IS NULL "
-        "ORDER BY item_id, key",
-        item_ids,
-    )
-    for r in rows:
-        out[str(r["item_id"])].append(asset_record(r))
-    return out
-
-
-def record_feature(record: dict[str, Any]) -> dict[str, Any]:
-    """The raw item record as a GeoJSON Feature (record fields under `properties`)."""
-    props = {k: v for k, v in record.items() if k not in ("id", "geometry", "bbox")}
-    return {"type": "Feature", "id": record["id"], "geometry": record["geometry"],
-            "bbox": record["bbox"], "properties": props}
-
-
-async def stac_features(conn: Any, records: list[dict[str, Any]], base_url: str,
-                        signer: HrefSigner | None = None) -> list[dict[str, Any]]:
-    assets = await assets_by_item(conn, [r["id"] for r in records])
-    return [stac_feature(r, assets[r["id"]], base_url, signer=signer) for r in records]
-
-
 # NOTE: the engine's public surface; request parsing, visibility and clauses live in their
 # own modules (request.py, visibility.py, where.py) and are re-exported for the front doors.
 __all__ = ["SearchRequest", "SearchResult", "Visibility", "visibility_for", "user_visibility",
-           "run_search", "assets_by_item", "record_feature", "stac_features", "parse_bbox",
+           "run_search", "parse_bbox",
            "stac_name", "sort_keys", "COLUMNS", "SORTABLE", "MAX_LIMIT"]
