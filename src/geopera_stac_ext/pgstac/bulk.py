@@ -54,7 +54,7 @@ EXTENT_SQL = """
         t0 = least(x.t0, EXCLUDED.t0), t1 = greatest(x.t1, EXCLUDED.t1),
         recompute = x.recompute OR EXCLUDED.recompute
 """
-PARENT_LOCK = "LOCK TABLE ONLY pgstac.items IN ROW EXCLUSIVE MODE"
+PARENT_LOCK = PARENT_LOCK_SQL  # NOTE: one spelling (pgstac/partitions.py)
 # (pgstac collection, x0, y0, x1, y1, min datetime, max end_datetime, recompute)
 Note = tuple[str, float, float, float, float, datetime, datetime, bool]
 BASE_ITEM_SQL = "SELECT pgstac.collection_base_item(%s::jsonb)"
