@@ -30,7 +30,8 @@ from geopera_stac_ext.api.extension import OperationsExtension
 from geopera_stac_ext.api.openapi import install_openapi
 from geopera_stac_ext.api.problems import RequestContextMiddleware, install_handlers
 from geopera_stac_ext.api.stac_auth import StacAuthMiddleware
-from geopera_stac_ext.api.stac_client import GeoperaStacClient, stac_extension_overrides
+from geopera_stac_ext.api.stac_client import GeoperaStacClient
+from geopera_stac_ext.api.stac_filters import stac_extension_overrides
 from geopera_stac_ext.api.stac_input import StacInputMiddleware
 from geopera_stac_ext.core.fields import configure_geometry_limits
 from geopera_stac_ext.core.logredact import install_redaction

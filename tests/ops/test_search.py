@@ -200,3 +200,53 @@ def test_items_search_format_stac_base_url(client, world):
     body = problem(op(client, "items.search", ed, project_id=a1, format="stac",
                       base_url="ftp://cat.example.com"), 400)
     assert "base_url" in body["detail"]
+
+
+def test_filtered_counts_equal_the_visible_matches_in_every_item_state(client, world, db):
+    # NOTE: a content filter's exact count (the guard probed per match) against the items a
+    # caller can see after deletes, moves, duplicates, lifecycle states, another project's
+    # copy and the inbox; limit 1 takes the count query, limit 100 the short-page position,
+    # and the STAC front door counts the same way.
+    ed, a1 = world["editor"], world.project_a1
+    col_a = create_collection(client, ed, a1, "A")["id"]
+    col_b = create_collection(client, ed, a1, "B")["id"]
+    a = [create_item(client, ed, a1, name=f"a{n}", collection_id=col_a, cloud_cover=c)
+         for n, c in enumerate([1.0, 2.0, 3.0, 4.0, 50.0, 60.0])]
+    inbox = [create_item(client, ed, a1, name=f"i{n}", cloud_cover=c)
+             for n, c in enumerate([1.0, 70.0])]
+    ok(op(client, "items.delete", ed, item_id=a[0]["id"]))
+    ok(op(client, "items.update", ed, item_id=a[1]["id"], collection_id=col_b))
+    dup = ok(op(client, "items.duplicate", ed, item_id=a[2]["id"]))["item"]
+    boss = world["org_owner"]
+    elsewhere = ok(op(client, "items.duplicate", boss, item_id=a[3]["id"],
+                      target_project_id=world.project_a2, target_collection_id=None))["item"]
+
+    async def states(conn):
+        await conn.execute("UPDATE geopera.items SET lifecycle_state = 'archived' "
+                           "WHERE id = $1", a[3]["id"])
+        await conn.execute("UPDATE geopera.items SET lifecycle_state = 'expired' "
+                           "WHERE id = $1", inbox[0]["id"])
+    db(states)
+    expected = {
+        None: {a[1]["id"], a[2]["id"], dup["id"], a[3]["id"], inbox[0]["id"]},
+        col_a: {a[2]["id"], dup["id"], a[3]["id"]},
+        col_b: {a[1]["id"]},
+    }
+    assert elsewhere["id"] not in expected[None]
+    h = world["viewer"].headers
+    for col, want in expected.items():
+        scope = {"collections": [col]} if col else {}
+        whole = search(client, ed, project_id=a1, filter="eo:cloud_cover < 5", limit=100,
+                       **scope)
+        assert ids(whole) == want and whole["numberMatched"] == len(want), col
+        one = search(client, ed, project_id=a1, filter="eo:cloud_cover < 5", limit=1, **scope)
+        assert one["numberMatched"] == len(want), col
+        stac = ok(client.get("/search", headers=h, params={
+            "filter": "eo:cloud_cover < 5", "limit": 1, **({"collections": col} if col else {})}))
+        assert stac["numberMatched"] == len(want), col
+    # sorted by the indexed key, the same items in cloud order, missing values and all
+    fc = search(client, ed, project_id=a1, sortby=[{"field": "cloud_cover", "direction": "desc"}],
+                limit=100)
+    order = [f["id"] for f in fc["features"]]
+    assert order == [inbox[1]["id"], a[5]["id"], a[4]["id"], a[3]["id"]] + sorted(
+        [a[2]["id"], dup["id"]], reverse=True) + [a[1]["id"], inbox[0]["id"]]

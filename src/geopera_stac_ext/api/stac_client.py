@@ -4,14 +4,12 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime, timezone
-from typing import Any, Literal
+from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import attr
 import orjson
 from fastapi import Request, Response
-from pydantic import BaseModel, Field
-from stac_fastapi.extensions.filter.client import AsyncBaseFiltersClient
 from stac_fastapi.pgstac.core import CoreCrudClient
 from stac_fastapi.pgstac.utils import filter_fields
 from stac_fastapi.types.requests import get_base_url
@@ -28,17 +26,15 @@ from geopera_stac_ext.core.errors import (
 from geopera_stac_ext.domain.stac_feature import AUTH_EXTENSION, AUTH_SCHEMES
 from geopera_stac_ext.domain.records import ITEM_COLUMNS, ITEM_JOIN, item_record
 from geopera_stac_ext.search.gate import db_slot
-from geopera_stac_ext.search.cql2sql import CQL2_CONFORMANCE
 from geopera_stac_ext.search.engine import (
     MAX_LIMIT,
-    SORTABLE,
     SearchRequest,
     Visibility,
     run_search,
     sort_keys,
-    stac_features,
     user_visibility,
 )
+from geopera_stac_ext.search.features import stac_features
 from geopera_stac_ext.search.paging import keyset_ok, make_token, query_digest, read_token
 from geopera_stac_ext.storage.asset_tokens import HrefSigner, href_signer
 from geopera_stac_ext.storage.signing import signing_secret
@@ -51,12 +47,6 @@ JSON = "application/json"
 PARSED_SEARCH = "geopera.search"
 READ_ATTEMPTS = 3
 QUERYABLES_REL = "http://www.opengis.net/def/rel/ogc/1.0/queryables"
-FILTER_CONF = "http://www.opengis.net/spec/ogcapi-features-3/1.0/conf/filter"
-SEARCH_CONFORMANCE = [FILTER_CONF, "https://api.stacspec.org/v1.0.0-rc.2/item-search#filter",
-                      *CQL2_CONFORMANCE]
-ITEMS_CONFORMANCE = [FILTER_CONF,
-                     "http://www.opengis.net/spec/ogcapi-features-3/1.0/conf/features-filter",
-                     *CQL2_CONFORMANCE]
 
 
 def _principal(request: Request) -> Any:
@@ -73,7 +63,7 @@ def _signer(request: Request) -> HrefSigner | None:
     return href_signer(request.app.state.geopera_settings, _principal(request), now.timestamp())
 
 
-async def _visibility(conn: Any, request: Request) -> Visibility:
+async def visibility(conn: Any, request: Request) -> Visibility:
     principal = _principal(request)
     require_scope(principal, "items:read")
     return await user_visibility(conn, principal.user_id)
@@ -157,6 +147,12 @@ COLLECTION_SQL = f"""
 """
 
 
+COLLECTION_SEEN_SQL = """
+    SELECT 1 FROM geopera.collections c JOIN pgstac.collections pc ON pc.id = c.id::text
+    WHERE c.project_id = ANY($1::uuid[]) AND c.deleted_at IS NULL AND c.id::text = $2
+"""
+
+
 @attr.s
 class GeoperaStacClient(CoreCrudClient):
     """Every read goes through the engine with the caller's visibility; `conf` is ignored."""
@@ -168,7 +164,7 @@ class GeoperaStacClient(CoreCrudClient):
     async def all_collections(self, request: Request, **kwargs: Any) -> dict[str, Any]:
         base = get_base_url(request).rstrip("/")
         async with connection(request.app) as conn:
-            vis = await _visibility(conn, request)
+            vis = await visibility(conn, request)
             rows = await conn.fetch(
                 COLLECTION_SQL + " ORDER BY c.layer_order, c.created_at, c.id",
                 list(vis.project_ids)) if not vis.empty else []
@@ -180,6 +176,16 @@ class GeoperaStacClient(CoreCrudClient):
                       {"rel": "self", "type": JSON, "href": f"{base}/collections"}],
             "numberMatched": len(cols), "numberReturned": len(cols),
         }
+
+    @staticmethod
+    async def _require_collection(conn: Any, collection_id: str, vis: Visibility) -> None:
+        """404 unless the caller sees that live collection (the rule _collection applies).
+
+        NOTE: a page of /collections/{id}/items needs only that answer, not the collection
+        document (its pgstac content decoded, its extent) that _collection builds."""
+        if vis.empty or await conn.fetchval(COLLECTION_SEEN_SQL, list(vis.project_ids),
+                                            collection_id) is None:
+            raise NotFound(f"collection {collection_id} not found")
 
     async def _collection(self, conn: Any, request: Request, collection_id: str,
                           vis: Visibility) -> dict[str, Any]:
@@ -195,7 +201,7 @@ class GeoperaStacClient(CoreCrudClient):
     async def get_collection(self, collection_id: str, request: Request,
                              **kwargs: Any) -> dict[str, Any]:
         async with connection(request.app) as conn:
-            vis = await _visibility(conn, request)
+            vis = await visibility(conn, request)
             return await self._collection(conn, request, collection_id, vis)
 
     async def _search(self, request: Request, req: SearchRequest, *, collection_id: str | None,
@@ -253,9 +259,9 @@ class GeoperaStacClient(CoreCrudClient):
         for attempt in range(1, READ_ATTEMPTS + 1):
             try:
                 async with connection(request.app) as conn:
-                    vis = await _visibility(conn, request)
+                    vis = await visibility(conn, request)
                     if collection_id is not None:
-                        await self._collection(conn, request, collection_id, vis)
+                        await self._require_collection(conn, collection_id, vis)
                     async with db_slot(request.app, conn, user_id):
                         result = await run_search(
                             conn, req, vis, request.app.state.geopera_settings.search_timeout_ms)
@@ -369,76 +375,4 @@ class GeoperaStacClient(CoreCrudClient):
                                   token=getattr(search_request, "token", None))
 
 
-QUERYABLE_PROPS: dict[str, dict[str, Any]] = {
-    "id": {"title": "Item ID", "type": "string"},
-    "collection": {"title": "Collection ID", "type": "string"},
-    "geometry": {"title": "Footprint", "$ref": "https://geojson.org/schema/Geometry.json"},
-    "datetime": {"title": "Acquired", "type": "string", "format": "date-time"},
-    "start_datetime": {"title": "Acquired from", "type": "string", "format": "date-time"},
-    "end_datetime": {"title": "Acquired until", "type": "string", "format": "date-time"},
-    "eo:cloud_cover": {"title": "Cloud cover (%) — also `cloud_cover`", "type": "number",
-                       "minimum": 0, "maximum": 100},
-    "gsd": {"title": "Ground sample distance (m)", "type": "number"},
-    "title": {"title": "Name — also `name`", "type": "string"},
-    "description": {"title": "Description", "type": "string"},
-    "geopera:type": {"title": "Item type — also `type`", "type": "string"},
-    "geopera:lifecycle_state": {"title": "Lifecycle state — also `lifecycle_state`",
-                                "type": "string",
-                                "enum": ["active", "expiring", "expired", "archived"]},
-    "geopera:project_id": {"title": "Project — also `project_id`", "type": "string"},
-    "created": {"title": "Created — also `created_at`", "type": "string", "format": "date-time"},
-    "updated": {"title": "Updated — also `updated_at`", "type": "string", "format": "date-time"},
-    "geopera:expires_at": {"title": "Expires — also `expires_at`", "type": "string",
-                           "format": "date-time"},
-}
-
-
-class GeoperaFiltersClient(AsyncBaseFiltersClient):
-    """/queryables: the fields the engine understands, with the types it reads them as (other
-    properties are matched as JSON, typed by what they are compared with)."""
-
-    async def get_queryables(self, request: Request, collection_id: str | None = None,
-                             **kwargs: Any) -> dict[str, Any]:
-        if collection_id is not None:
-            async with connection(request.app) as conn:
-                vis = await _visibility(conn, request)
-                await GeoperaStacClient()._collection(conn, request, collection_id, vis)
-        return {
-            "$schema": "https://json-schema.org/draft/2019-09/schema",
-            "$id": str(request.url),
-            "type": "object",
-            "title": "Queryables",
-            "description": "Sortable fields: " + ", ".join(sorted(SORTABLE)),
-            "properties": QUERYABLE_PROPS,
-            "additionalProperties": True,
-        }
-
-
-class FilterPostRequest(BaseModel):
-    """The filter extension's POST fields, taking CQL2 text as well (pystac-client's default)."""
-
-    filter_expr: dict[str, Any] | str | None = Field(None, alias="filter")
-    filter_crs: str | None = Field(None, alias="filter-crs")
-    filter_lang: Literal["cql2-json", "cql2-text"] | None = Field(None, alias="filter-lang")
-
-
-def _filter_extensions() -> tuple[Any, Any]:
-    from stac_fastapi.extensions import ItemCollectionFilterExtension, SearchFilterExtension
-
-    search = SearchFilterExtension(client=GeoperaFiltersClient(),
-                                   conformance_classes=SEARCH_CONFORMANCE)
-    # NOTE: on the instance, not a subclass: stac-fastapi finds the extension by class name
-    # (the landing page's queryables link).
-    search.POST = FilterPostRequest
-    return search, ItemCollectionFilterExtension(client=GeoperaFiltersClient(),
-                                                 conformance_classes=ITEMS_CONFORMANCE)
-
-
-def stac_extension_overrides() -> dict[str, Any]:
-    """Extensions(...) overrides create_app() applies: /queryables through our client, CQL2
-    text over POST, and the CQL2 conformance classes the engine passes."""
-    search, items = _filter_extensions()
-    return {"search_map": {"filter": search}, "item_collection_map": {"filter": items}}
-
-
-__all__ = ["GeoperaStacClient", "GeoperaFiltersClient", "stac_extension_overrides"]
+__all__ = ["GeoperaStacClient", "geojson_response", "add_auth"]

@@ -19,6 +19,9 @@ JOB_LOCK_KEY = 0x6765_7261_0002
 
 # One account's download grants serialise: second key hashtext(account id) (ops.downloads).
 EGRESS_LOCK_CLASS = 0x6765_0001
+# One pgstac collection's partition datetime constraint is widened by one transaction at a
+# time: second key hashtext(pgstac collection id) (pgstac.partitions.lock_for_write).
+PARTITION_RANGE_CLASS = 0x6765_0002
 # Search slots of one user: first key SLOT_NAMESPACE + slot (0 .. the per-user limit − 1),
 # second key hashtext(user id) (search.gate). The limit is at most SEARCH_SLOTS_MAX.
 SLOT_NAMESPACE = 0x6765_0100
@@ -26,4 +29,5 @@ SEARCH_SLOTS_MAX = 1000
 
 BIGINT_KEYS = {"MIGRATION_LOCK": MIGRATION_LOCK, "PARTITION_LOCK": PARTITION_LOCK,
                "JOB_LOCK_KEY": JOB_LOCK_KEY}
-TWO_INT_CLASSES = {"EGRESS_LOCK_CLASS": EGRESS_LOCK_CLASS}
+TWO_INT_CLASSES = {"EGRESS_LOCK_CLASS": EGRESS_LOCK_CLASS,
+                   "PARTITION_RANGE_CLASS": PARTITION_RANGE_CLASS}

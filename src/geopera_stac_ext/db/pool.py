@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -48,12 +50,23 @@ async def close_pools(app: FastAPI) -> None:
     await close_db_connection(app)
 
 
+# pgstac's partition datetime constraint: _items_<collection key>[_<period>]_dt
+PARTITION_RANGE = re.compile(r"_items_\d+(_\d+)?_dt")
+
+
 def translate(exc: Exception) -> Exception:
     """Map a database error to the service's error hierarchy (the only place that does)."""
     if isinstance(exc, asyncpg.UniqueViolationError):
         return Conflict("a resource with that identity already exists")
     if isinstance(exc, asyncpg.ForeignKeyViolationError):
         return NotFound("a referenced resource does not exist")
+    if isinstance(exc, asyncpg.CheckViolationError) and PARTITION_RANGE.fullmatch(
+            exc.constraint_name or ""):
+        # NOTE: a pgstac partition's datetime constraint, not the request's values: a write
+        # that raced another one widening the partition (pgstac/partitions.py lock_for_write
+        # makes this rare); the transaction changed nothing, so ops run it again.
+        return TransientConflict("a concurrent write was changing this collection's "
+                                 "partition range; nothing was changed, retry shortly")
     if isinstance(exc, asyncpg.CheckViolationError):
         return InvalidRequest(f"value violates a constraint ({exc.constraint_name or 'check'})")
     if isinstance(exc, (asyncpg.DataError, asyncpg.InvalidTextRepresentationError)):

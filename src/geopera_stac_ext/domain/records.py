@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import Any
 
 import orjson
@@ -37,7 +37,17 @@ COLLECTION_COLUMNS = """
 
 
 def _iso(v: datetime | None) -> str | None:
-    return v.isoformat().replace("+00:00", "Z") if v is not None else None
+    """isoformat() with `Z` for UTC.
+
+    NOTE: orjson writes a datetime exactly as isoformat() does (no fraction when the
+    microseconds are 0; OPT_UTC_Z spells +00:00 as Z) in a third of the time; every item of
+    every search page formats three (benchmarks/search, issue 13 §7). Other offsets (user
+    input) keep isoformat()'s spelling."""
+    if v is None:
+        return None
+    if v.tzinfo is timezone.utc:
+        return orjson.dumps(v, option=orjson.OPT_UTC_Z)[1:-1].decode()
+    return v.isoformat().replace("+00:00", "Z")
 
 
 def item_record(row: Any) -> dict[str, Any]:

@@ -12,7 +12,7 @@ from geopera_stac_ext.core.fields import Color, Name, Record, Uuid
 from geopera_stac_ext.ops.context import OpContext
 from geopera_stac_ext.ops.registry import Params, op
 from geopera_stac_ext.pgstac import collections as pgstac_collections
-from geopera_stac_ext.pgstac.partitions import drop_stac_collection, lock_stac_items
+from geopera_stac_ext.pgstac.partitions import drop_stac_collection, lock_for_write
 from geopera_stac_ext.domain.records import COLLECTION_COLUMNS, collection_record, dumps
 from geopera_stac_ext.domain.records import stac_collection
 
@@ -207,9 +207,9 @@ async def collections_delete(ctx: OpContext, p: CollectionsDeleteParams) -> dict
     await ctx.conn.execute(
         "SELECT 1 FROM geopera.items WHERE collection_id = $1 ORDER BY id FOR UPDATE",
         p.collection_id)
-    # NOTE: before any partition lock (move_items alters the inbox partition):
-    # partitions.lock_stac_items says why.
-    await lock_stac_items(ctx.conn)
+    # NOTE: before any partition lock (move_items alters the inbox partition): the parent
+    # ACCESS EXCLUSIVE, then the inbox's range lock (partitions.lock_for_write says why).
+    await lock_for_write(ctx.conn, inbox, exclusive=True)
     await pgstac_collections.move_items(ctx.conn, p.collection_id, inbox)
     unlinked = await ctx.conn.fetchval(
         """

@@ -165,7 +165,7 @@ async def items_update(ctx: OpContext, p: ItemsUpdateParams) -> dict[str, Any]:
     collection_id = p.collection_id if moving else row["collection_id"]
     content = dumps(stac_content(p.item_id, pgcol, fields))
     if pgcol == old_pgcol:
-        await pgstac_items.update_item(ctx.conn, content)
+        await pgstac_items.update_item(ctx.conn, pgcol, content)
     else:
         await pgstac_items.move_item(ctx.conn, p.item_id, old_pgcol, pgcol, content)
     state = p.lifecycle_state if p.given("lifecycle_state") else row["lifecycle_state"]

@@ -42,6 +42,7 @@ from geopera_stac_ext.domain.stac_feature import GEOJSON, stac_feature
 from geopera_stac_ext.ops.context import OpContext
 from geopera_stac_ext.ops.registry import Params, op
 from geopera_stac_ext.pgstac import items as pgstac_items
+from geopera_stac_ext.pgstac.partitions import lock_for_write
 from geopera_stac_ext.storage.asset_tokens import href_signer
 
 
@@ -112,6 +113,9 @@ async def items_create(ctx: OpContext, p: ItemsCreateParams) -> dict[str, Any]:
     org_id = await ctx.conn.fetchval("SELECT org_id FROM geopera.projects WHERE id = $1",
                                      p.project_id)
     expires_at = await initial_expiry(ctx.conn, ctx.settings, org_id, now)
+    content = dumps(stac_content(item_id, pgcol, fields))
+    # NOTE: pgstac's locks before the platform row's (partitions.lock_for_write: the order).
+    await lock_for_write(ctx.conn, pgcol, content)
     await ctx.conn.execute(
         """
         INSERT INTO geopera.items (id, project_id, collection_id, pgstac_collection, type,
@@ -120,7 +124,7 @@ async def items_create(ctx: OpContext, p: ItemsCreateParams) -> dict[str, Any]:
         """,
         item_id, p.project_id, p.collection_id, pgcol, p.type, now, expires_at,
     )
-    await pgstac_items.create_item(ctx.conn, pgcol, dumps(stac_content(item_id, pgcol, fields)))
+    await pgstac_items.create_item(ctx.conn, pgcol, content, locked=True)
     await insert_assets(ctx, item_id, p.project_id, org_id, p.assets, "asset_created")
     if p.viz_profiles:
         await ctx.conn.executemany(

@@ -28,6 +28,7 @@ from geopera_stac_ext.domain.records import (
 from geopera_stac_ext.ops.context import OpContext
 from geopera_stac_ext.ops.registry import Params, op
 from geopera_stac_ext.pgstac import items as pgstac_items
+from geopera_stac_ext.pgstac.partitions import lock_for_write
 from geopera_stac_ext.storage.buckets import require_allowed
 from geopera_stac_ext.ops.items import ItemEnvelope, ItemsGetParams, visible_item
 
@@ -80,6 +81,9 @@ async def items_duplicate(ctx: OpContext, p: ItemsDuplicateParams) -> dict[str, 
     now = ctx.now()
     fields = dict(record)
     fields["name"] = p.new_name or f"{record['name']} (copy)"[:500]
+    content = dumps(stac_content(new_id, pgcol, fields))
+    # NOTE: pgstac's locks before the platform row's (partitions.lock_for_write: the order).
+    await lock_for_write(ctx.conn, pgcol, content)
     await ctx.conn.execute(
         """
         INSERT INTO geopera.items (id, project_id, collection_id, pgstac_collection, type,
@@ -89,7 +93,7 @@ async def items_duplicate(ctx: OpContext, p: ItemsDuplicateParams) -> dict[str, 
         new_id, target_project, target_cid, pgcol, src["type"], src["lifecycle_state"], now,
         src["expires_at"],
     )
-    await pgstac_items.create_item(ctx.conn, pgcol, dumps(stac_content(new_id, pgcol, fields)))
+    await pgstac_items.create_item(ctx.conn, pgcol, content, locked=True)
     # NOTE: copies re-point at the same stored files: no ledger credit (origin_id groups them).
     await ctx.conn.execute(
         """

@@ -14,12 +14,11 @@ from geopera_stac_ext.ops.registry import Params, op
 from geopera_stac_ext.search.gate import db_slot
 from geopera_stac_ext.search.engine import (
     SearchRequest,
-    record_feature,
     run_search,
-    stac_features,
     user_visibility,
     visibility_for,
 )
+from geopera_stac_ext.search.features import record_feature, stac_features
 from geopera_stac_ext.storage.asset_tokens import href_signer
 
 

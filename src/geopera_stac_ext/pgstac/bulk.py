@@ -11,7 +11,8 @@ from psycopg import sql
 from pypgstac.hydration import dehydrate
 
 from geopera_stac_ext.core.errors import InvalidRequest
-from geopera_stac_ext.pgstac.partitions import LOCK_SQL, PARTITION_LOCK
+from geopera_stac_ext.db.locks import PARTITION_RANGE_CLASS
+from geopera_stac_ext.pgstac.partitions import LOCK_SQL, PARENT_LOCK_SQL, PARTITION_LOCK, RANGE_LOCK_SQL
 
 # NOTE: the columns pypgstac's Loader.load_partition COPYs; the rows are made by stac_row,
 # which is Loader.format_item's (tests/ops/test_loader.py compares them).
@@ -53,7 +54,7 @@ EXTENT_SQL = """
         t0 = least(x.t0, EXCLUDED.t0), t1 = greatest(x.t1, EXCLUDED.t1),
         recompute = x.recompute OR EXCLUDED.recompute
 """
-PARENT_LOCK = "LOCK TABLE ONLY pgstac.items IN ROW EXCLUSIVE MODE"
+PARENT_LOCK = PARENT_LOCK_SQL  # NOTE: one spelling (pgstac/partitions.py)
 # (pgstac collection, x0, y0, x1, y1, min datetime, max end_datetime, recompute)
 Note = tuple[str, float, float, float, float, datetime, datetime, bool]
 BASE_ITEM_SQL = "SELECT pgstac.collection_base_item(%s::jsonb)"
@@ -139,9 +140,14 @@ def create_collection(cur: psycopg.Cursor, document: dict[str, Any]) -> None:
 def cover(cur: psycopg.Cursor, collection: str, ranges: Ranges) -> None:
     """Make the collection's partition exist and cover these datetime/end_datetime ranges.
 
-    NOTE: what pypgstac's loader does before a direct COPY, minus its own commit.
+    NOTE: what pypgstac's loader does before a direct COPY, minus its own commit; the locks
+    first, in the order every writer takes them (pgstac.partitions.lock_for_write; the caller
+    took PARTITION_LOCK first when the batch may create partitions, and covers collections in
+    sorted order).
     """
     d0, d1, e0, e1 = ranges
+    cur.execute(PARENT_LOCK_SQL)
+    cur.execute(RANGE_LOCK_SQL.format("%s", "%s"), (PARTITION_RANGE_CLASS, collection))
     cur.execute("SELECT pgstac.check_partition(%s, tstzrange(%s, %s, '[]'),"
                 " tstzrange(%s, %s, '[]'))", (collection, d0, d1, e0, e1))
 

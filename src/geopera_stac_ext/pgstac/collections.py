@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from geopera_stac_ext.pgstac.partitions import guard_partition
+from geopera_stac_ext.pgstac.partitions import lock_for_write
 
 
 async def create_collection(conn: Any, document: str) -> None:
@@ -17,7 +17,9 @@ async def update_collection(conn: Any, document: str) -> None:
 
 
 async def move_items(conn: Any, source: str, target: str) -> None:
-    """Move every pgstac row of collection `source` to collection `target`, set-based."""
+    """Move every pgstac row of collection `source` to collection `target`, set-based.
+
+    NOTE: collections.delete took lock_for_write(target, exclusive=True) first (the order)."""
     bounds = await conn.fetchrow(
         "SELECT min(datetime) AS d0, max(datetime) AS d1, min(end_datetime) AS e0,"
         " max(end_datetime) AS e1, count(*) AS n FROM pgstac.items WHERE collection = $1",
@@ -37,7 +39,7 @@ async def move_items(conn: Any, source: str, target: str) -> None:
                            WHERE collection = $1 AND content ? 'pgstac:base_item')
         """,
         source, target)
-    await guard_partition(conn, target)
+    await lock_for_write(conn, target)
     if verbatim:
         await conn.execute(
             "SELECT pgstac.check_partition($1, tstzrange($2, $3, '[]'), tstzrange($4, $5, '[]'))",
@@ -63,7 +65,7 @@ async def move_items(conn: Any, source: str, target: str) -> None:
 
 async def rehydrate_items(conn: Any, source: str, target: str, item_ids: list[str]) -> None:
     """Move these items of collection `source` into `target`, re-hydrated (set-based)."""
-    await guard_partition(conn, target)
+    await lock_for_write(conn, target)
     await conn.execute(
         """
         INSERT INTO pgstac.items_staging (content)

@@ -1,4 +1,4 @@
-"""One lock around creating pgstac partitions, which pgstac cannot do concurrently."""
+"""The locks a pgstac item write takes, in one order: partition creation, parent, range."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from typing import Any
 import asyncpg
 
 from geopera_stac_ext.core.errors import TransientConflict
-from geopera_stac_ext.db.locks import PARTITION_LOCK
+from geopera_stac_ext.db.locks import PARTITION_LOCK, PARTITION_RANGE_CLASS
 
 # NOTE: pgstac creates a collection's partition (CREATE TABLE … PARTITION OF items) inside
 # check_partition, on the collection's first item. Two transactions doing that at once can
@@ -18,17 +18,56 @@ from geopera_stac_ext.db.locks import PARTITION_LOCK
 LOCK_SQL = "SELECT pg_advisory_xact_lock({})"
 HAS_PARTITION_SQL = ("SELECT EXISTS (SELECT 1 FROM pgstac.partition_stats"
                      " WHERE collection = {})")
+RANGE_LOCK_SQL = "SELECT pg_advisory_xact_lock({}::int, hashtext({}::text))"
+PARENT_LOCK_SQL = "LOCK TABLE ONLY pgstac.items IN ROW EXCLUSIVE MODE"
+# NULL: the collection has no partition yet; else whether its partition's datetime and
+# end_datetime constraints already hold the item (content: the item's JSON text).
+COVERED_SQL = """
+    SELECT (SELECT bool_or(m.constraint_dtrange @> lower(r.d)
+                           AND m.constraint_edtrange @> upper(r.d))
+            FROM pgstac.partition_stats ps
+            CROSS JOIN LATERAL pgstac.partition_catalog_meta(ps.partition) m
+            WHERE ps.collection = $1)
+    FROM (SELECT pgstac.stac_daterange($2::text::jsonb) AS d) r
+"""
+
+# NOTE: the lock order of every pgstac item write (issue 11), one order for all writers:
+#   1. PARTITION_LOCK, only when the collection has no partition yet (creating it);
+#   2. the parent table pgstac.items (ROW EXCLUSIVE; collections.delete: ACCESS EXCLUSIVE);
+#   3. the collection's range lock (PARTITION_RANGE_CLASS), only when the item falls outside
+#      the partition's datetime constraint, which pgstac's check_partition then drops and
+#      re-adds wider;
+#   4. partitions (pgstac's own statements), then the platform rows the write touches.
+# Why 2 before any partition: a search and read_item lock the parent, then every partition
+# (generic plans); creating a partition locks the parent ACCESS EXCLUSIVE. A write that locked
+# its partition (widening the constraint) before the parent deadlocked with both (seen: two
+# create/delete loops in one project, items.create and STAC reads answered 503).
+# Why 3: check_partition reads the constraint, drops it and adds the union with the new item;
+# two writers widening at once each add a union that misses the other's row, and the second
+# ADD CONSTRAINT fails on it (`_items_N_dt` violated: ~1 in 60 concurrent out-of-range
+# creates). Taken only when widening, so the common write (inside the range) queues behind
+# nobody. Callers take these locks before writing geopera.items (item_counts slot rows,
+# migration 0060), so a writer waiting here holds no row another writer needs.
 
 
-async def guard_partition(conn: Any, pgstac_collection: str) -> None:
-    """Before writing the first item of a pgstac collection (asyncpg), take the lock.
-
-    NOTE: only then: a collection whose partition exists (pgstac writes its partition_stats
-    row before commit) needs no lock, so ordinary item writes are not serialised. A first
-    item that waits here finds the partition made when the lock holder commits.
-    """
-    if not await conn.fetchval(HAS_PARTITION_SQL.format("$1"), pgstac_collection):
+async def lock_for_write(conn: Any, pgstac_collection: str, content: str | None = None, *,
+                         exclusive: bool = False) -> None:
+    """Steps 1-3 above for a write of `content` (None: rows of unknown range, e.g. a move)
+    into `pgstac_collection` (asyncpg). exclusive: the parent ACCESS EXCLUSIVE (deletes)."""
+    if content is None:
+        covered = False if await conn.fetchval(HAS_PARTITION_SQL.format("$1"),
+                                               pgstac_collection) else None
+    else:
+        covered = await conn.fetchval(COVERED_SQL, pgstac_collection, content)
+    if covered is None:
         await conn.execute(LOCK_SQL.format("$1"), PARTITION_LOCK)
+    if exclusive:
+        await lock_stac_items(conn)
+    else:
+        await conn.execute(PARENT_LOCK_SQL)
+    if not covered:
+        await conn.execute(RANGE_LOCK_SQL.format("$1", "$2"), PARTITION_RANGE_CLASS,
+                           pgstac_collection)
 
 
 # NOTE: deadlock-free collections.delete (issue 11). A search holds ACCESS SHARE on

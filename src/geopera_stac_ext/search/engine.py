@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from typing import Any
 
+from geopera_stac_ext.core.errors import ServiceUnavailable
 from geopera_stac_ext.db.sql import Query
-from geopera_stac_ext.domain.records import ITEM_COLUMNS, asset_record, item_record
+from geopera_stac_ext.domain.records import ITEM_COLUMNS, item_record
 from geopera_stac_ext.domain.counts import count_live
 from geopera_stac_ext.search.fields import (
     COLUMNS,
@@ -29,8 +31,6 @@ from geopera_stac_ext.search.where import (
     uuids,
     where,
 )
-from geopera_stac_ext.domain.stac_feature import stac_feature
-from geopera_stac_ext.storage.asset_tokens import HrefSigner
 
 
 @dataclass
@@ -51,17 +51,89 @@ class SearchResult:
 # its disable cost to any sort the plan keeps (the few rows of _split_ids' merge), which put the
 # estimate past jit_above_cost: compiling the plan's expressions took 10 s on 200k items.
 # A search that still runs after GEOPERA_SEARCH_TIMEOUT_MS (default 30 s; an exact count over
-# millions of matches) is cancelled and
-# answered 503 "narrow it down" (db/pool.py translate) instead of holding a connection.
+# millions of matches) is cancelled and answered 503 "narrow it down" instead of holding a
+# connection.
 SESSION_SETTINGS = ("SET plan_cache_mode = force_generic_plan; "
                     "SET max_parallel_workers_per_gather = 0; "
                     "SET enable_hashjoin = off; SET enable_mergejoin = off; SET jit = off; ")
 DEFAULT_TIMEOUT_MS = 30_000
-SESSION_RESET = ("RESET plan_cache_mode; RESET max_parallel_workers_per_gather; "
-                 "RESET enable_hashjoin; RESET enable_mergejoin; RESET statement_timeout; "
-                 "RESET enable_sort; RESET jit")
+SESSION_RESET = ("RESET statement_timeout; RESET plan_cache_mode; "
+                 "RESET max_parallel_workers_per_gather; RESET enable_hashjoin; "
+                 "RESET enable_mergejoin; RESET enable_sort; RESET jit")
 # Leading sort keys an index of every pgstac partition delivers in order.
 INDEXED_ORDER = {"p.datetime", "p.id"}
+
+
+class _Budget:
+    """The search's connection: PostgreSQL's statement_timeout never runs while asyncpg
+    prepares a statement.
+
+    NOTE: root cause of "cannot switch to state 12" (~1 in 20 runs of test_search_timeout):
+    asyncpg prepares a statement it has not cached with Parse/Describe/Flush, no Sync, and
+    PostgreSQL keeps an extended-protocol statement's timer running until Execute or Sync. A
+    timer expiring between Describe and Flush makes the server send its ErrorResponse right
+    after the RowDescription that completed the prepare: asyncpg receives it while idle, its
+    protocol drops into the error-consume state (2), and the statement's Bind/Execute (state
+    12) is refused; the pool's reset then fails too and the request answered "database
+    unavailable" instead of "narrow it down". So a statement not in asyncpg's cache is
+    prepared (into the cache) with the timer off, and the timer is set again, for what is left
+    of the budget, before it runs. A cached statement (the usual case: plans are cached per
+    connection) costs nothing extra. The timer stays PostgreSQL's (exact, it cancels planning
+    too), not asyncpg's per-call timeout, whose cancel request arrives late.
+    """
+
+    def __init__(self, conn: Any, timeout_ms: int) -> None:
+        self._conn = conn
+        self._deadline = time.monotonic() + timeout_ms / 1000
+
+    def _left_ms(self) -> int:
+        left = int((self._deadline - time.monotonic()) * 1000)
+        if left <= 0:
+            raise ServiceUnavailable(TOO_LONG)
+        return left
+
+    def timer(self) -> str:
+        # NOTE: an int from settings and the clock, never user input; SET takes no parameters.
+        return f"SET statement_timeout = {self._left_ms()}"
+
+    async def arm(self) -> None:
+        await self._conn.execute(self.timer())
+
+    async def _prepared(self, query: str) -> Any:
+        """None when `query` is in asyncpg's statement cache (or now is); else a prepared
+        statement to run instead (a text over asyncpg's cacheable size)."""
+        raw = getattr(self._conn, "_con", None) or self._conn  # the pool proxy's connection
+        key = (query, raw._protocol.get_record_class(), False)
+        if raw._stmt_cache.get(key, promote=False) is not None:
+            return None
+        await self._conn.execute("SET statement_timeout = 0")
+        await raw._get_statement(query, None)
+        stmt = None
+        if raw._stmt_cache.get(key, promote=False) is None:
+            stmt = await self._conn.prepare(query)
+        await self.arm()
+        return stmt
+
+    async def execute(self, query: str, *args: Any) -> Any:
+        if not args:  # NOTE: simple protocol: nothing is prepared
+            return await self._conn.execute(query)
+        stmt = await self._prepared(query)
+        return await (stmt.fetch(*args) if stmt else self._conn.execute(query, *args))
+
+    async def fetch(self, query: str, *args: Any) -> Any:
+        stmt = await self._prepared(query)
+        return await (stmt.fetch(*args) if stmt else self._conn.fetch(query, *args))
+
+    async def fetchval(self, query: str, *args: Any) -> Any:
+        stmt = await self._prepared(query)
+        return await (stmt.fetchval(*args) if stmt else self._conn.fetchval(query, *args))
+
+    async def fetchrow(self, query: str, *args: Any) -> Any:
+        stmt = await self._prepared(query)
+        return await (stmt.fetchrow(*args) if stmt else self._conn.fetchrow(query, *args))
+
+
+TOO_LONG = "the query took too long and was cancelled; narrow it down"
 
 
 async def run_search(conn: Any, req: SearchRequest, vis: Visibility,
@@ -69,10 +141,10 @@ async def run_search(conn: Any, req: SearchRequest, vis: Visibility,
     """One page of visible items plus the exact number of visible matches."""
     if vis.empty:
         return SearchResult([], 0)
-    # NOTE: an int from settings, never user input; SET takes no bind parameters.
-    await conn.execute(SESSION_SETTINGS + f"SET statement_timeout = {int(timeout_ms)}")
+    budget = _Budget(conn, timeout_ms)
+    await conn.execute(SESSION_SETTINGS + budget.timer())
     try:
-        return await _run(conn, req, vis)
+        return await _run(budget, req, vis)
     finally:
         await conn.execute(SESSION_RESET)
 
@@ -231,37 +303,8 @@ async def _total(conn: Any, req: SearchRequest, vis: Visibility, w: Where,
     return await conn.fetchval(text, *args)
 
 
-async def assets_by_item(conn: Any, item_ids: list[str]) -> dict[str, list[dict[str, Any]]]:
-    """Live assets of a whole page of items in ONE query."""
-    out: dict[str, list[dict[str, Any]]] = {i: [] for i in item_ids}
-    if not item_ids:
-        return out
-    rows = await conn.fetch(
-        "SELECT id, item_id, key, href, media_type, file_size_bytes, roles, title "
-        "FROM geopera.assets WHERE item_id = ANY($1::uuid[]) AND deleted_at IS NULL "
-        "ORDER BY item_id, key",
-        item_ids,
-    )
-    for r in rows:
-        out[str(r["item_id"])].append(asset_record(r))
-    return out
-
-
-def record_feature(record: dict[str, Any]) -> dict[str, Any]:
-    """The raw item record as a GeoJSON Feature (record fields under `properties`)."""
-    props = {k: v for k, v in record.items() if k not in ("id", "geometry", "bbox")}
-    return {"type": "Feature", "id": record["id"], "geometry": record["geometry"],
-            "bbox": record["bbox"], "properties": props}
-
-
-async def stac_features(conn: Any, records: list[dict[str, Any]], base_url: str,
-                        signer: HrefSigner | None = None) -> list[dict[str, Any]]:
-    assets = await assets_by_item(conn, [r["id"] for r in records])
-    return [stac_feature(r, assets[r["id"]], base_url, signer=signer) for r in records]
-
-
 # NOTE: the engine's public surface; request parsing, visibility and clauses live in their
 # own modules (request.py, visibility.py, where.py) and are re-exported for the front doors.
 __all__ = ["SearchRequest", "SearchResult", "Visibility", "visibility_for", "user_visibility",
-           "run_search", "assets_by_item", "record_feature", "stac_features", "parse_bbox",
+           "run_search", "parse_bbox",
            "stac_name", "sort_keys", "COLUMNS", "SORTABLE", "MAX_LIMIT"]
