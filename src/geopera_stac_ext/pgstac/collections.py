@@ -39,7 +39,7 @@ async def move_items(conn: Any, source: str, target: str) -> None:
                            WHERE collection = $1 AND content ? 'pgstac:base_item')
         """,
         source, target)
-    await lock_for_write(conn, target)
+    await lock_for_write(conn, target, also=(source,))
     if verbatim:
         await conn.execute(
             "SELECT pgstac.check_partition($1, tstzrange($2, $3, '[]'), tstzrange($4, $5, '[]'))",
@@ -65,7 +65,7 @@ async def move_items(conn: Any, source: str, target: str) -> None:
 
 async def rehydrate_items(conn: Any, source: str, target: str, item_ids: list[str]) -> None:
     """Move these items of collection `source` into `target`, re-hydrated (set-based)."""
-    await lock_for_write(conn, target)
+    await lock_for_write(conn, target, also=(source,))
     await conn.execute(
         """
         INSERT INTO pgstac.items_staging (content)

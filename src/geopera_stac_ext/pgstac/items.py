@@ -35,8 +35,9 @@ async def move_item(conn: Any, item_id: str, old_collection: str, new_collection
 
     NOTE: pgstac partitions by collection: a move is delete + create (measured: an UPDATE of
     pgstac.items.collection would keep content dehydrated against the old collection). The
-    target's locks come first, before the delete locks the old partition."""
-    await lock_for_write(conn, new_collection, content)
+    target's locks come first, then both partitions' stats rows in one order (a move the
+    other way takes them in the same order), before the delete locks the old partition."""
+    await lock_for_write(conn, new_collection, content, also=(old_collection,))
     await delete_item(conn, item_id, old_collection)
     await create_item(conn, new_collection, content, locked=True)
 

@@ -37,7 +37,9 @@ COVERED_SQL = """
 #   3. the collection's range lock (PARTITION_RANGE_CLASS), only when the item falls outside
 #      the partition's datetime constraint, which pgstac's check_partition then drops and
 #      re-adds wider;
-#   4. partitions (pgstac's own statements), then the platform rows the write touches.
+#   4. the partition_stats rows of every partition the write touches (FOR UPDATE, in
+#      partition order; pgstac's check_partition upserts them), then partitions (pgstac's own
+#      statements), then the platform rows the write touches.
 # Why 2 before any partition: a search and read_item lock the parent, then every partition
 # (generic plans); creating a partition locks the parent ACCESS EXCLUSIVE. A write that locked
 # its partition (widening the constraint) before the parent deadlocked with both (seen: two
@@ -51,9 +53,11 @@ COVERED_SQL = """
 
 
 async def lock_for_write(conn: Any, pgstac_collection: str, content: str | None = None, *,
-                         exclusive: bool = False) -> None:
-    """Steps 1-3 above for a write of `content` (None: rows of unknown range, e.g. a move)
-    into `pgstac_collection` (asyncpg). exclusive: the parent ACCESS EXCLUSIVE (deletes)."""
+                         exclusive: bool = False, also: tuple[str, ...] = ()) -> None:
+    """Steps 1-4 above for a write of `content` (None: rows of unknown range, e.g. a move)
+    into `pgstac_collection` (asyncpg). exclusive: the parent ACCESS EXCLUSIVE (deletes).
+    also: other collections this transaction writes (a move's source), whose partition
+    stats rows are locked together with the target's, in one order."""
     if content is None:
         covered = False if await conn.fetchval(HAS_PARTITION_SQL.format("$1"),
                                                pgstac_collection) else None
@@ -68,6 +72,21 @@ async def lock_for_write(conn: Any, pgstac_collection: str, content: str | None 
     if not covered:
         await conn.execute(RANGE_LOCK_SQL.format("$1", "$2"), PARTITION_RANGE_CLASS,
                            pgstac_collection)
+    if not exclusive:
+        await conn.execute(STATS_LOCK_SQL, sorted({pgstac_collection, *also}))
+
+
+# NOTE: pgstac's check_partition upserts the partition's pgstac.partition_stats row on every
+# item write (delete_item too, through the stats trigger) and the row stays locked until
+# commit. A move writes two partitions (delete from the old, create in the new): two moves in
+# opposite directions took the two rows in opposite orders and deadlocked (seen: 1 in 4 runs of
+# tests/ops/test_item_counts.py's concurrent writers, items.update 503 after three attempts).
+# And items.create wrote its platform row (item_counts slot) before pgstac's create_item
+# (stats row) while a move wrote the stats rows before its platform row (seen after the first
+# fix: 2 deadlocks in 10 runs, retried). So lock_for_write (step 4) locks the stats rows of
+# every partition the write touches, in partition order, before any platform row.
+STATS_LOCK_SQL = ("SELECT 1 FROM pgstac.partition_stats WHERE collection = ANY($1::text[]) "
+                  "ORDER BY partition FOR UPDATE")
 
 
 # NOTE: deadlock-free collections.delete (issue 11). A search holds ACCESS SHARE on
