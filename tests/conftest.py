@@ -252,6 +252,20 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+def run_while_serving(app, loops: list, seconds: float, stop: threading.Event,
+                      join_timeout: float = 120) -> None:
+    """Serve `app` (serving()), run each `loop(base_url)` in its own thread for `seconds`,
+    then set `stop` and wait for the loops to end (concurrency tests' harness)."""
+    with serving(app) as url:
+        threads = [threading.Thread(target=loop, args=(url,)) for loop in loops]
+        for t in threads:
+            t.start()
+        time.sleep(seconds)
+        stop.set()
+        for t in threads:
+            t.join(join_timeout)
+
+
 @contextmanager
 def serving(app, *, log_level: str = "warning", access_log: bool = True) -> Iterator[str]:
     """Serve `app` with a real uvicorn on a free loopback port; yields its base URL.

@@ -4,12 +4,11 @@
 from __future__ import annotations
 
 import threading
-import time
 
 import httpx
 import psycopg
 
-from conftest import create_collection, create_item, ok, op, serving
+from conftest import create_collection, create_item, ok, op, run_while_serving
 from geopera_stac_ext.app import create_app
 from geopera_stac_ext.core.settings import dsn_from_env
 
@@ -35,7 +34,7 @@ def test_collection_deletes_never_fail_other_tenants_searches(client, settings, 
     before = _deadlocks(db_env)
     settings.search_concurrency_per_user = 10  # NOTE: six readers of one user, not a flood
 
-    def churn(project: str) -> None:
+    def churn(project: str, live_server: str) -> None:
         with httpx.Client(base_url=live_server, headers=deleter.headers, timeout=60) as c:
             while not stop.is_set():
                 col = c.post("/v1/op/collections.create",
@@ -54,7 +53,7 @@ def test_collection_deletes_never_fail_other_tenants_searches(client, settings, 
                     failures.append(f"A {it.status_code}/{gone.status_code} {gone.text[:200]}")
                 cycles.append(1)
 
-    def search(kind: int) -> None:
+    def search(kind: int, live_server: str) -> None:
         with httpx.Client(base_url=live_server, headers=reader.headers, timeout=60) as c:
             while not stop.is_set():
                 if kind == 0:
@@ -69,17 +68,11 @@ def test_collection_deletes_never_fail_other_tenants_searches(client, settings, 
 
     # NOTE: measured on main before the fix: 4 deadlocks in 15 s with two loops and six readers.
     # NOTE: one loop per project: two deletes moving rows into the same inbox partition at
-    # once is another race (pgstac's partition constraint), not this test's subject.
-    threads = [threading.Thread(target=churn, args=(p,))
-               for p in (world.project_a1, world.project_a2)] + [
-        threading.Thread(target=search, args=(k % 3,)) for k in range(6)]
-    with serving(create_app(settings, pg_env=db_env)) as live_server:
-        for t in threads:
-            t.start()
-        time.sleep(LOOP_SECONDS)
-        stop.set()
-        for t in threads:
-            t.join(60)
+    # once is the same-project case, tests/security/test_same_project_churn.py.
+    loops = [lambda url, p=p: churn(p, url) for p in (world.project_a1, world.project_a2)] + [
+        lambda url, k=k: search(k % 3, url) for k in range(6)]
+    run_while_serving(create_app(settings, pg_env=db_env), loops, LOOP_SECONDS, stop,
+                      join_timeout=60)
     assert not failures, failures[:5]
     assert len(cycles) >= 5 and len(reads) >= 50, (len(cycles), len(reads))
     assert _deadlocks(db_env) == before

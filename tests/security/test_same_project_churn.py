@@ -5,11 +5,10 @@ into the same inbox partition while the other loop creates items)."""
 from __future__ import annotations
 
 import threading
-import time
 
 import httpx
 
-from conftest import create_collection, create_item, item_params, ok, op, serving
+from conftest import create_collection, create_item, item_params, ok, op, run_while_serving
 from geopera_stac_ext.app import create_app
 
 LOOP_SECONDS = 15
@@ -32,7 +31,7 @@ def test_same_project_create_delete_loops_never_fail_writes_or_reads(client, set
     reads: list[int] = []
     settings.search_concurrency_per_user = 10  # NOTE: a few readers per user, not a flood
 
-    def churn(loop: int) -> None:
+    def churn(loop: int, live_server: str) -> None:
         with httpx.Client(base_url=live_server, headers=churner.headers, timeout=60) as c:
             n = 0
             while not stop.is_set():
@@ -57,7 +56,7 @@ def test_same_project_create_delete_loops_never_fail_writes_or_reads(client, set
                     failures.append(f"delete {gone.status_code} {gone.text[:300]}")
                 cycles.append(1)
 
-    def read(kind: int) -> None:
+    def read(kind: int, live_server: str) -> None:
         actor = outsider if kind == 3 else owner
         with httpx.Client(base_url=live_server, headers=actor.headers, timeout=60) as c:
             while not stop.is_set():
@@ -79,15 +78,9 @@ def test_same_project_create_delete_loops_never_fail_writes_or_reads(client, set
                     failures.append(f"read {kind}: matched {r.json()['numberMatched']}")
                 reads.append(1)
 
-    threads = [threading.Thread(target=churn, args=(k,)) for k in range(2)] + [
-        threading.Thread(target=read, args=(k % 4,)) for k in range(6)]
-    with serving(create_app(settings, pg_env=db_env)) as live_server:
-        for t in threads:
-            t.start()
-        time.sleep(LOOP_SECONDS)
-        stop.set()
-        for t in threads:
-            t.join(120)
+    loops = [lambda url, k=k: churn(k, url) for k in range(2)] + [
+        lambda url, k=k: read(k % 4, url) for k in range(6)]
+    run_while_serving(create_app(settings, pg_env=db_env), loops, LOOP_SECONDS, stop)
     assert not failures, (len(failures), sorted(set(f[:160] for f in failures))[:8])
     assert len(cycles) >= 4 and len(reads) >= 40, (len(cycles), len(reads))
     # every churned item ended in the project's inbox, in pgstac too

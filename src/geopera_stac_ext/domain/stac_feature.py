@@ -87,22 +87,18 @@ def stac_assets(assets: list[dict[str, Any]], base_url: str,
             for a in assets}
 
 
-def extensions_used(properties: dict[str, Any], assets: dict[str, Any]) -> list[str]:
-    """The schemas of the extension fields (`prefix:name`) an item carries, sorted.
-
-    NOTE: asset entries are built by stac_assets, whose only extension fields are `auth:refs`
-    (always) and `file:size`; scanning their keys cost more than the rest of the feature.
-    """
-    has_file = any("file:size" in e for e in assets.values())
-    return _extensions_for(properties, bool(assets), has_file)
-
-
 # NOTE: property names are the tenant's: only small sets are remembered, so the cache stays a
 # few MB however many distinct (or huge) key sets items carry.
 CACHED_KEYS = 32
 
 
-def _extensions_for(properties: dict[str, Any], has_assets: bool, has_file: bool) -> list[str]:
+def extensions_for(properties: dict[str, Any], has_assets: bool, has_file: bool) -> list[str]:
+    """The schemas of the extension fields (`prefix:name`) an item carries, sorted.
+
+    NOTE: asset entries are built by _asset_entry, whose only extension fields are `auth:refs`
+    (always) and `file:size`: the caller says whether there are assets and sizes instead of
+    this scanning their keys (which cost more than the rest of the feature).
+    """
     keys = tuple(properties)
     if len(keys) > CACHED_KEYS:
         return list(_schemas_of(keys, has_assets, has_file))
@@ -142,7 +138,7 @@ def _feature(record: dict[str, Any], assets: dict[str, Any], base: str, has_file
     feature: dict[str, Any] = {
         "type": "Feature",
         "stac_version": "1.0.0",
-        "stac_extensions": _extensions_for(properties, bool(assets), has_file),
+        "stac_extensions": extensions_for(properties, bool(assets), has_file),
         "id": item_id,
         "geometry": record["geometry"],
         "bbox": record["bbox"],

@@ -11,6 +11,7 @@ import psycopg
 from geopera_stac_ext.ingest.encode import payloads
 from geopera_stac_ext.ingest.plan import Batch, LoadPlan
 from geopera_stac_ext.pgstac import bulk
+from geopera_stac_ext.pgstac.partitions import PARENT_LOCK_SQL
 from geopera_stac_ext.domain.records import stac_collection
 
 # (line, reason) of a batch's lines that were not written: rejected, or skipped as already
@@ -124,7 +125,7 @@ class BatchWriter:
                 bulk.lock_partitions(cur)
             # NOTE: the pgstac parent before any platform row (the counters' slot rows), the
             # order every pgstac write takes (pgstac/partitions.py); the rows go in last.
-            cur.execute(bulk.PARENT_LOCK)
+            cur.execute(PARENT_LOCK_SQL)
             for cid, name in batch.new_collections:
                 cur.execute(COLLECTION_SQL, (cid, plan.project_id, name, batch.now, batch.now))
                 bulk.create_collection(cur, stac_collection(cid, name, None))

@@ -54,7 +54,6 @@ EXTENT_SQL = """
         t0 = least(x.t0, EXCLUDED.t0), t1 = greatest(x.t1, EXCLUDED.t1),
         recompute = x.recompute OR EXCLUDED.recompute
 """
-PARENT_LOCK = PARENT_LOCK_SQL  # NOTE: one spelling (pgstac/partitions.py)
 # (pgstac collection, x0, y0, x1, y1, min datetime, max end_datetime, recompute)
 Note = tuple[str, float, float, float, float, datetime, datetime, bool]
 BASE_ITEM_SQL = "SELECT pgstac.collection_base_item(%s::jsonb)"
@@ -162,7 +161,7 @@ def copy_rows(cur: psycopg.Cursor, rows: dict[str, str], notes: list[Note]) -> N
     server CPU (SQL A/B, 5,000-row batches). The parent is locked first, as every pgstac write
     does (pgstac/partitions.py's order), and the rows are COPYed in collection order.
     """
-    cur.execute(PARENT_LOCK)
+    cur.execute(PARENT_LOCK_SQL)
     names = dict(cur.execute(PARTITIONS_SQL, (list(rows),)).fetchall())
     for collection in sorted(rows):
         name = names.get(collection)
