@@ -23,29 +23,32 @@ ASSET_ROWS_SQL = (
     "FROM geopera.assets WHERE item_id = ANY($1::uuid[]) AND deleted_at IS NULL "
     "ORDER BY item_id, key")
 _EMPTY = orjson.Fragment(b"{}")
-_REFS = f',"auth:refs":["{AUTH_SCHEME}"]'.encode()
 _dumps = orjson.dumps
 
 
-def _asset_json(b: str, asset_id: str, href: str, media_type: str | None, size: int | None,
-                roles: list[str], title: str | None, signer: HrefSigner | None) -> bytes:
-    """stac_feature._asset_entry as JSON text, written directly; `b` is the JSON-escaped base.
+# `"key":{entry}` in stac_feature._asset_entry's key order; optional members are b"" when absent.
+_ENTRY = (b'%s:{"href":"%s","roles":%s,"geopera:href":%s,"auth:refs":["' + AUTH_SCHEME.encode()
+          + b'"]%s%s%s,"geopera:asset_id":"%s"}')
+
+
+def _asset_json(b: str, key: str, asset_id: str, href: str, media_type: str | None,
+                size: int | None, roles: list[str], title: str | None,
+                signer: HrefSigner | None) -> bytes:
+    """One `"key":{…}` member of an Item's assets as JSON text (the entry _asset_entry builds);
+    `b` is the JSON-escaped base URL.
 
     NOTE: the href is the base, the asset id (a UUID), filename_for's [A-Za-z0-9._-] and a
-    token of [A-Za-z0-9._-]: nothing in it to escape. Stored text (href, type, title) is
-    escaped by orjson."""
+    token of [A-Za-z0-9._-]: nothing in it to escape. Stored text (key, href, type, title) is
+    escaped by orjson. One bytes format: measured faster than concatenating the members."""
     url = asset_href(b, asset_id, href)
     if signer is not None and roles and not EMBED_ROLES.isdisjoint(roles):
         url += signer.query(asset_id)
-    out = (b'{"href":"' + url.encode() + b'","roles":' + _dumps(roles)
-           + b',"geopera:href":' + _dumps(href) + _REFS)
-    if media_type:
-        out += b',"type":' + _dumps(media_type)
-    if title:
-        out += b',"title":' + _dumps(title)
-    if size is not None:
-        out += b',"file:size":' + str(size).encode()
-    return out + b',"geopera:asset_id":"' + asset_id.encode() + b'"}'
+    return _ENTRY % (
+        _dumps(key), url.encode(), _dumps(roles), _dumps(href),
+        b',"type":' + _dumps(media_type) if media_type else b"",
+        b',"title":' + _dumps(title) if title else b"",
+        b',"file:size":%d' % size if size is not None else b"",
+        asset_id.encode())
 
 
 def _links(b: str, item_id: str, cid: str | None) -> orjson.Fragment:
@@ -80,8 +83,8 @@ def stac_page(records: list[dict[str, Any]], asset_rows: list[Any], base_url: st
         got = by_item.get(item_id)
         if got is None:
             got = by_item[item_id] = [[], False]
-        got[0].append(_dumps(key) + b":" + _asset_json(b, asset_id, href, media_type, size,
-                                                        roles or [], title, signer))
+        got[0].append(_asset_json(b, key, asset_id, href, media_type, size, roles or [], title,
+                                  signer))
         if size is not None:
             got[1] = True
     features = []
