@@ -1,9 +1,12 @@
-"""A serving process freezes its start-up heap: full collections walk only what requests left."""
+"""A serving process freezes its start-up heap (full collections walk only what requests left)
+and collects its young generation less often than a page's live objects."""
 
 from __future__ import annotations
 
 import subprocess
 import sys
+
+from geopera_stac_ext.app import YOUNG_GC_THRESHOLD
 
 SCRIPT = """
 import gc
@@ -12,7 +15,7 @@ from geopera_stac_ext.core.settings import Settings
 app = create_app(Settings(home={home!r}), pg_env={{}})
 assert gc.get_freeze_count() == 0
 settle_heap()
-print(gc.get_freeze_count(), gc.get_count()[2])
+print(gc.get_freeze_count(), gc.get_count()[2], gc.get_threshold()[0])
 """
 
 
@@ -20,8 +23,9 @@ def test_settle_heap_freezes_the_built_app_out_of_full_collections(tmp_path):
     out = subprocess.run([sys.executable, "-c", SCRIPT.format(home=str(tmp_path))],
                          capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
-    frozen, oldest = map(int, out.stdout.split())
+    frozen, oldest, young = map(int, out.stdout.split())
     # NOTE: the modules and the app (tens of thousands of objects) are frozen; nothing is left
     # waiting in the oldest generation for the next full collection to walk.
     assert frozen > 20_000
     assert oldest == 0
+    assert young == YOUNG_GC_THRESHOLD > 700
