@@ -8,7 +8,7 @@ from plpygis import Geometry
 
 from geopera_stac_ext.core.errors import InvalidRequest
 from geopera_stac_ext.ingest.encode import AssetIds, esc, ewkb, new_uuids, pg_array, roles_text
-from geopera_stac_ext.ingest.plan import month_ceil, month_floor
+from geopera_stac_ext.ingest.plan import month_ceil, month_floor, quarter_ceil, quarter_floor
 from geopera_stac_ext.ingest import validate
 from geopera_stac_ext.ingest.validate import item_id_of, plain_object_parts
 from geopera_stac_ext.storage.hrefs import object_parts
@@ -99,6 +99,24 @@ def test_month_rounding_contains_the_instant_and_lands_on_month_starts():
     assert month_ceil(t) == datetime(2026, 1, 1, tzinfo=timezone.utc)
     start = datetime(2026, 3, 1, tzinfo=timezone.utc)
     assert month_floor(start) == month_ceil(start) == start
+
+
+def test_quarter_rounding_contains_the_instant_and_lands_on_quarter_starts():
+    from datetime import timedelta
+
+    t = datetime(2025, 12, 31, 23, 59, 59, 999999, tzinfo=timezone.utc)
+    assert quarter_floor(t) == datetime(2025, 10, 1, tzinfo=timezone.utc)
+    assert quarter_ceil(t) == datetime(2026, 1, 1, tzinfo=timezone.utc)
+    start = datetime(2026, 4, 1, tzinfo=timezone.utc)
+    assert quarter_floor(start) == quarter_ceil(start) == start
+    # every month, and an instant given in another zone (the UTC quarter counts)
+    for month in range(1, 13):
+        d = datetime(2025, month, 15, 12, tzinfo=timezone.utc)
+        lo, hi = quarter_floor(d), quarter_ceil(d)
+        assert lo <= d < hi and lo.month in (1, 4, 7, 10) and lo.day == 1
+        assert (hi.year * 12 + hi.month) - (lo.year * 12 + lo.month) == 3
+    east = datetime(2026, 1, 1, 5, tzinfo=timezone(timedelta(hours=10)))  # 2025-12-31 UTC
+    assert quarter_floor(east) == datetime(2025, 10, 1, tzinfo=timezone.utc)
 
 
 HREFS = [
