@@ -11,6 +11,7 @@ heaviest functions of the main thread; `--statements` the server time per statem
 
 import argparse
 import cProfile
+import gc
 import json
 import os
 import pstats
@@ -122,6 +123,7 @@ def prepare_only(connect, settings, items: Path, project: str, size: int, top: i
     with connect() as conn:
         plan = LoadPlan(conn, settings, project, None)
     lines = items.read_bytes().splitlines()
+    gc.disable()  # as load_file does
     for _ in range(3):
         prof = cProfile.Profile() if top else None
         c0 = time.thread_time()

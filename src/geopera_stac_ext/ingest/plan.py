@@ -12,6 +12,7 @@ import psycopg
 
 from geopera_stac_ext.core.errors import InvalidRequest, NotFound
 from geopera_stac_ext.ingest.encode import NULL, AssetIds, Payloads, Prepared, payloads
+from geopera_stac_ext.ingest.validate import grant_prefixes
 from geopera_stac_ext.domain.retention import first_transition
 from geopera_stac_ext.pgstac import bulk
 from geopera_stac_ext.core.settings import Settings
@@ -115,6 +116,7 @@ class LoadPlan:
         self._project(conn, project_id)
         self.bucket_grants = [tuple(r) for r in conn.execute(
             GRANTS_SQL.replace("$1", "%(p)s"), {"p": uuid.UUID(self.project_id)})]
+        self.grant_prefixes = grant_prefixes(self.bucket_grants)
         # Live collections of the project, addressable by id or by name (oldest wins).
         self.by_ref: dict[str, str] = {}
         for cid, name in conn.execute(COLLECTIONS_SQL, (self.project_id,)):
