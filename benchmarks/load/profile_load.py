@@ -17,7 +17,6 @@ import os
 import pstats
 import re
 import shutil
-import subprocess
 import sys
 import tempfile
 import threading
