@@ -25,12 +25,36 @@ COUNTERS = """
 """
 
 
+# NOTE: what search/engine.py's hidden set (unguarded plans) relies on, and the copy of
+# eo:cloud_cover counts read (migration 0150): every platform row has its pgstac row in the
+# partition it names and every pgstac row its platform row, the partition is the item's
+# collection (or its project's inbox when uncollected), and the copy equals the content.
+UNPAIRED = """
+    SELECT coalesce(i.id::text, p.id), p.collection, i.pgstac_collection, i.cloud_cover
+    FROM pgstac.items p
+    FULL JOIN geopera.items i ON i.id::text = p.id AND i.pgstac_collection = p.collection
+    WHERE i.id IS NULL OR p.id IS NULL
+       OR i.cloud_cover IS DISTINCT FROM (
+            CASE WHEN jsonb_typeof(p.content->'properties'->'eo:cloud_cover') = 'number'
+                 THEN (p.content->'properties'->'eo:cloud_cover')::float8 END)
+       OR NOT EXISTS (SELECT 1 FROM geopera.collections c
+                      WHERE c.id = i.collection_id AND c.id::text = i.pgstac_collection
+                        AND c.project_id = i.project_id
+                      UNION ALL
+                      SELECT 1 FROM geopera.projects pr
+                      WHERE i.collection_id IS NULL AND pr.id = i.project_id
+                        AND pr.inbox_collection = i.pgstac_collection)
+"""
+
+
 def assert_counters_exact(db) -> list[tuple]:
-    async def both(conn: Any) -> tuple[list, list]:
+    async def both(conn: Any) -> tuple[list, list, list]:
         return ([tuple(r) for r in await conn.fetch(ROWS)],
-                [tuple(r) for r in await conn.fetch(COUNTERS)])
-    rows, counters = db(both)
+                [tuple(r) for r in await conn.fetch(COUNTERS)],
+                [tuple(r) for r in await conn.fetch(UNPAIRED)])
+    rows, counters, unpaired = db(both)
     assert counters == rows
+    assert unpaired == []
     return rows
 
 
@@ -38,12 +62,14 @@ def test_counters_follow_every_write_path(client, db, db_env, settings, clock, w
     owner, p = world["owner"], world.project_a1
     a = create_collection(client, owner, p, "A")
     b = create_collection(client, owner, p, "B")
-    items = [create_item(client, owner, p, name=f"i{n}", collection_id=a["id"])
-             for n in range(4)]
+    items = [create_item(client, owner, p, name=f"i{n}", collection_id=a["id"],
+                         cloud_cover=[None, 0, 55.5, 100][n]) for n in range(4)]
     loose = create_item(client, owner, p, name="loose", type="dem")
     assert_counters_exact(db)
-    ok(op(client, "items.update", owner, item_id=items[0]["id"], collection_id=b["id"]))
+    ok(op(client, "items.update", owner, item_id=items[0]["id"], collection_id=b["id"],
+          cloud_cover=12))
     ok(op(client, "items.update", owner, item_id=items[1]["id"], name="renamed"))
+    ok(op(client, "items.update", owner, item_id=items[2]["id"], cloud_cover=None))
     ok(op(client, "items.duplicate", owner, item_id=items[2]["id"]))
     ok(op(client, "items.delete", owner, item_id=items[3]["id"]))
     ok(op(client, "items.delete", owner, item_id=loose["id"]))
@@ -57,7 +83,8 @@ def test_counters_follow_every_write_path(client, db, db_env, settings, clock, w
     # the bulk loader's COPY
     lines = [json.dumps({"type": "Feature", "id": f"00000000-0000-4000-8000-{n:012d}",
                          "collection": "Loaded", "geometry": item_params(p)["geometry"],
-                         "properties": {"datetime": "2025-01-01T00:00:00Z"},
+                         "properties": {"datetime": "2025-01-01T00:00:00Z",
+                                        **({"eo:cloud_cover": n * 3} if n % 4 else {})},
                          "assets": {"data": {"href": f"s3://b/{n}.tif"}}}) for n in range(30)]
     src = tmp_path / "items.ndjson"
     src.write_text("\n".join(lines) + "\n")
