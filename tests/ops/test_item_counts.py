@@ -47,6 +47,12 @@ UNPAIRED = """
 """
 
 
+def assert_rows_pair_up(db) -> None:
+    async def unpaired(conn: Any) -> list[tuple]:
+        return [tuple(r) for r in await conn.fetch(UNPAIRED)]
+    assert db(unpaired) == []
+
+
 def assert_counters_exact(db) -> list[tuple]:
     async def both(conn: Any) -> tuple[list, list, list]:
         return ([tuple(r) for r in await conn.fetch(ROWS)],

@@ -20,7 +20,7 @@ from geopera_stac_ext.search.visibility import Visibility
 GUARD = "i.id = p.id::uuid AND i.pgstac_collection = p.collection"
 # NOTE: NOT NULL sort keys get no NULLS clause so pgstac's (datetime, end_datetime) index can
 # deliver the order (DESC NULLS LAST would not match a backward index scan).
-NOT_NULL_SORT = {"p.datetime", "p.end_datetime", "p.id", "i.project_id", "i.type",
+NOT_NULL_SORT = {"p.datetime", "p.end_datetime", "p.id", "i.id::text", "i.project_id", "i.type",
                  "i.lifecycle_state", "i.created_at", "i.updated_at"}
 
 
@@ -57,7 +57,11 @@ def _filter_clauses(node: Any, sql: Query, platform_copies: bool) -> list[Fragme
 
 
 def _platform_clauses(req: SearchRequest, vis: Visibility, sql: Query) -> list[str]:
+    # NOTE: one project (every op search, most STAC callers) as `=`: the platform indexes
+    # led by project_id then deliver their order (sortby created walks items_project_order_idx).
     platform = [
+        f"i.project_id = {sql.bind(vis.project_ids[0], name='projects')}::uuid"
+        if len(vis.project_ids) == 1 else
         f"i.project_id = ANY({sql.bind(list(vis.project_ids), name='projects')}::uuid[])",
         "i.deleted_at IS NULL",
     ]
