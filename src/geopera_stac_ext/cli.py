@@ -104,9 +104,11 @@ def _serve(args: argparse.Namespace, settings: Settings, uvicorn: Any) -> int:
                 os.environ["GEOPERA_DEMO"] = "true"
             uvicorn.run(WORKER_APP, factory=True, workers=args.workers, **common)
             return 0
-        from geopera_stac_ext.app import create_app
+        from geopera_stac_ext.app import create_app, settle_heap
 
-        uvicorn.run(create_app(settings, pg_env=env), **common)
+        app = create_app(settings, pg_env=env)
+        settle_heap()
+        uvicorn.run(app, **common)
     return 0
 
 

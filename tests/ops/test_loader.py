@@ -238,11 +238,13 @@ def test_in_process_load_two_writers_restores_gc_and_time_orders_asset_ids(world
         return psycopg.connect(dsn, options="-c search_path=pgstac,public")
 
     assert gc.isenabled()
+    interval = sys.getswitchinterval()
     with connect() as conn:
         summary = run_module.load_file(conn, settings, src, world.project_a1,
                                           batch_size=8, connect=connect, writers=2,
                                           report=lambda msg: None)
     assert gc.isenabled()  # paused for the load only
+    assert sys.getswitchinterval() == interval  # shortened for the load only
     with connect() as conn, pytest.raises(NotFound):  # ... also when the load cannot start
         run_module.load_file(conn, settings, src, str(uuid.uuid4()), report=lambda m: None)
     assert gc.isenabled()
@@ -254,7 +256,7 @@ def test_in_process_load_two_writers_restores_gc_and_time_orders_asset_ids(world
     # asset ids are RFC 9562 version 7 (time-ordered): new ids append to the primary key
     ids = db(lambda conn: conn.fetch("SELECT id FROM geopera.assets"))
     assert {r["id"].version for r in ids} == {7}
-    # partitions cover whole UTC months around the rows, and searching by time stays exact
+    # partitions cover whole UTC quarters around the rows, and searching by time stays exact
     ranges = db(lambda conn: conn.fetch(
         "SELECT m.constraint_dtrange AS r, s.collection FROM pgstac.partition_stats s,"
         " pgstac.partition_catalog_meta(s.partition) m WHERE s.collection IN"
@@ -263,11 +265,35 @@ def test_in_process_load_two_writers_restores_gc_and_time_orders_asset_ids(world
     for row in ranges:
         for bound in (row["r"].lower, row["r"].upper):
             assert (bound.day, bound.hour, bound.minute, bound.second) == (1, 0, 0, 0), row
+            assert bound.month in (1, 4, 7, 10), row
     first = min(x["properties"]["datetime"] for x in lines)
     expected = sum(1 for x in lines if x["properties"]["datetime"] <= first[:10] + "T23:59:59Z")
     got = _count(db, "SELECT count(*) FROM pgstac.items WHERE datetime <= $1::text::timestamptz",
                  first[:10] + "T23:59:59Z")
     assert got == expected >= 1
+
+
+def test_the_rest_of_the_file_is_split_between_the_last_two_batches(world, db_env, settings,
+                                                                   tmp_path, db, monkeypatch):
+    """Near the end of the file the rest (under 1.5 batches) goes in two halves, so the two
+    writers write the last two batches side by side; every line is loaded once."""
+    monkeypatch.setattr(run_module, "SPLIT_MIN", 1)
+    src = _gen(tmp_path, 60, 2)
+    dsn = dsn_from_env(db_env)
+
+    def connect():
+        return psycopg.connect(dsn, options="-c search_path=pgstac,public")
+
+    with connect() as conn:
+        summary = run_module.load_file(conn, settings, src, world.project_a1, batch_size=20,
+                                       connect=connect, writers=2, report=lambda msg: None)
+    assert (summary.loaded, summary.rejected) == (60, 0)
+    # one created_at per batch: 20, 20, then the last 20 lines in two batches of about 10
+    sizes = [r["n"] for r in db(lambda c: c.fetch(
+        "SELECT count(*) AS n FROM geopera.items WHERE project_id = $1"
+        " GROUP BY created_at ORDER BY created_at", world.project_a1))]
+    assert sizes[:2] == [20, 20] and len(sizes) == 4 and sum(sizes) == 60, sizes
+    assert all(7 <= n <= 13 for n in sizes[2:]), sizes
 
 
 def test_skip_existing_finishes_a_partial_load_and_only_for_this_project(world, db_env,

@@ -118,3 +118,21 @@ def test_an_uncollected_item_links_to_the_root_and_has_no_collection_field(clien
         "title", "eo:cloud_cover", "gsd", "datetime", "created", "updated", "geopera:type",
         "geopera:lifecycle_state", "geopera:project_id",
         *(["geopera:expires_at"] if feature["properties"].get("geopera:expires_at") else [])]
+
+
+def test_the_fields_extension_reaches_into_assets_and_links(client, world):
+    """Pages carry assets and links as pre-written JSON; the fields extension still walks them."""
+    editor, viewer = world["editor"], world["viewer"]
+    col = create_collection(client, editor, world.project_a1)
+    rec = create_item(client, editor, world.project_a1, collection_id=col["id"], assets=ASSETS)
+    h = viewer.headers
+    got = ok(client.get("/search", params={"ids": rec["id"], "fields": "assets.thumbnail.href"},
+                        headers=h))["features"][0]
+    assert list(got["assets"]) == ["thumbnail"]
+    assert list(got["assets"]["thumbnail"]) == ["href"]
+    assert TOKEN.search(got["assets"]["thumbnail"]["href"])
+    assert "links" not in got and "properties" not in got
+    got = ok(client.post("/search", json={"ids": [rec["id"]], "fields": {
+        "exclude": ["assets.data", "links"]}}, headers=h))["features"][0]
+    assert sorted(got["assets"]) == ["metadata", "thumbnail"]
+    assert "links" not in got and got["properties"]["title"]

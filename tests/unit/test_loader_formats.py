@@ -7,8 +7,9 @@ import pytest
 from plpygis import Geometry
 
 from geopera_stac_ext.core.errors import InvalidRequest
-from geopera_stac_ext.ingest.encode import AssetIds, esc, ewkb, new_uuids, pg_array, roles_text
-from geopera_stac_ext.ingest.plan import month_ceil, month_floor
+from geopera_stac_ext.ingest.encode import (
+    AssetIds, encode_geometry, esc, ewkb, geometry_bounds, new_uuids, pg_array, roles_text)
+from geopera_stac_ext.ingest.plan import month_ceil, month_floor, quarter_ceil, quarter_floor
 from geopera_stac_ext.ingest import validate
 from geopera_stac_ext.ingest.validate import item_id_of, plain_object_parts
 from geopera_stac_ext.storage.hrefs import object_parts
@@ -28,6 +29,16 @@ HOLE = [[144.21, -37.29], [144.215, -37.29], [144.215, -37.285], [144.21, -37.29
 def test_ewkb_is_byte_for_byte_what_pypgstac_writes(geometry):
     """pypgstac's loader encodes geometry with plpygis; ours must give the same bytes."""
     assert ewkb(geometry) == Geometry.from_geojson(geometry).ewkb
+    # the bounds read from the same doubles equal a walk over the coordinates
+    assert encode_geometry(geometry) == (ewkb(geometry), geometry_bounds(geometry))
+    assert all(type(b) is float for b in encode_geometry(geometry)[1])
+
+
+def test_geometries_left_to_plpygis_get_their_bounds_by_a_walk():
+    g = {"type": "GeometryCollection", "geometries": [
+        {"type": "Point", "coordinates": [143, -40]},
+        {"type": "LineString", "coordinates": [[148, -33], [149, -31]]}]}
+    assert encode_geometry(g) == (Geometry.from_geojson(g).ewkb, (143.0, -40.0, 149.0, -31.0))
 
 
 @pytest.mark.parametrize("geometry", [
@@ -101,6 +112,24 @@ def test_month_rounding_contains_the_instant_and_lands_on_month_starts():
     assert month_floor(start) == month_ceil(start) == start
 
 
+def test_quarter_rounding_contains_the_instant_and_lands_on_quarter_starts():
+    from datetime import timedelta
+
+    t = datetime(2025, 12, 31, 23, 59, 59, 999999, tzinfo=timezone.utc)
+    assert quarter_floor(t) == datetime(2025, 10, 1, tzinfo=timezone.utc)
+    assert quarter_ceil(t) == datetime(2026, 1, 1, tzinfo=timezone.utc)
+    start = datetime(2026, 4, 1, tzinfo=timezone.utc)
+    assert quarter_floor(start) == quarter_ceil(start) == start
+    # every month, and an instant given in another zone (the UTC quarter counts)
+    for month in range(1, 13):
+        d = datetime(2025, month, 15, 12, tzinfo=timezone.utc)
+        lo, hi = quarter_floor(d), quarter_ceil(d)
+        assert lo <= d < hi and lo.month in (1, 4, 7, 10) and lo.day == 1
+        assert (hi.year * 12 + hi.month) - (lo.year * 12 + lo.month) == 3
+    east = datetime(2026, 1, 1, 5, tzinfo=timezone(timedelta(hours=10)))  # 2025-12-31 UTC
+    assert quarter_floor(east) == datetime(2025, 10, 1, tzinfo=timezone.utc)
+
+
 HREFS = [
     "s3://bucket/a/b.tif", "gs://bucket/x", "s3://b.c-d_e/k:1/(2)/~3,4=5&6@7!$'*+", "s3://b/a.",
     "s3://b/.hidden/..x/x..", "s3://b/a/", "s3://b//a", "s3://b/a//b", "s3://b/./a",
@@ -125,3 +154,57 @@ def test_plain_object_parts_agrees_with_object_parts(href):
     assert fast is None or fast == slow, (fast, slow)
     if href in ("s3://bucket/a/b.tif", "gs://bucket/x", "s3://b/a/", "s3://b/a."):
         assert fast is not None  # the usual spellings take the shortcut
+
+
+BBOXES = [
+    [144.2, -37.3, 144.22, -37.28], [0, 0, 0, 0], [-180, -90, 180, 90], [180.0, 90, -180, 90],
+    [1, 2, 3], [1, 2, 3, 4, 5], "1,2,3,4", None, [True, 0, 1, 1], [0, 0, 1, False],
+    [float("nan"), 0, 1, 1], [0, float("inf"), 1, 1], [0, 0, 1, 10**400], [181, 0, 1, 1],
+    [0, -91, 1, 1], [0, 5, 1, 4], ["0", 0, 1, 1], [0, 0, 1, 1e-300], [-0.0, -0.0, 0.0, 0.0],
+]
+
+
+@pytest.mark.parametrize("bbox", BBOXES, ids=repr)
+def test_plain_bbox_accepts_only_what_bbox_accepts_and_gives_the_same_value(bbox):
+    """The loader's _plain_bbox is a shortcut: where it answers, _bbox (the authority)
+    gives the same list of floats; everything else is left to _bbox."""
+    from geopera_stac_ext.core.fields import _bbox
+
+    try:
+        expected = _bbox(bbox)
+    except ValueError:
+        expected = None
+    got = validate._plain_bbox(bbox)
+    assert got is None or (got == expected and all(type(x) is float for x in got))
+    if expected is not None and all(type(x) in (int, float) for x in bbox):
+        assert got == expected  # the usual shapes take the shortcut
+
+
+@pytest.mark.parametrize("asset", [
+    {"href": "s3://b/k", "type": "image/tiff", "file:size": 3, "roles": ["data"], "title": "t"},
+    {"href": "s3://b/k"}, {"href": None, "type": None, "roles": None, "title": None},
+    {"roles": []}, {}, "not an object", None, {"file:size": 0, "extra": 1},
+], ids=repr)
+def test_asset_params_are_the_stac_asset_fields_items_create_takes(asset):
+    got = validate._asset_params("k", asset)
+    if not isinstance(asset, dict):
+        assert got == {"key": "k"}
+        return
+    expected = {k: v for k, v in {
+        "key": "k", "href": asset.get("href"), "media_type": asset.get("type"),
+        "file_size_bytes": asset.get("file:size"), "roles": asset.get("roles") or [],
+        "title": asset.get("title")}.items() if v is not None}
+    assert got == expected and list(got) == list(expected)
+
+
+def test_grant_prefixes_answer_like_covers():
+    from geopera_stac_ext.storage.buckets import covers
+
+    grants = [("s3", "bucket", ""), ("s3", "other", "a/"), ("s3", "other", "b/c/"),
+              ("gs", "bucket", "x/")]
+    prefixes = validate.grant_prefixes(grants)
+    for scheme in ("s3", "gs", "http"):
+        for bucket in ("bucket", "other", "nope"):
+            for key in ("a/1", "b/c/2", "b/d", "x/y", "", "a"):
+                assert (key.startswith(prefixes.get((scheme, bucket), ()))
+                        == covers(grants, scheme, bucket, key)), (scheme, bucket, key)

@@ -24,6 +24,7 @@ from geopera_stac_ext.core.errors import (
     Unauthenticated,
 )
 from geopera_stac_ext.domain.stac_feature import AUTH_EXTENSION, AUTH_SCHEMES
+from geopera_stac_ext.domain.stac_page import materialized
 from geopera_stac_ext.domain.records import ITEM_COLUMNS, ITEM_JOIN, item_record
 from geopera_stac_ext.search.gate import db_slot
 from geopera_stac_ext.search.engine import (
@@ -220,7 +221,9 @@ class GeoperaStacClient(CoreCrudClient):
         result, features = await self._page(request, req, collection_id, user_id, base)
         include, exclude = _fields(fields)
         if include or exclude:
-            features = [filter_fields(f, include, exclude) for f in features]  # type: ignore
+            # NOTE: the fields extension walks the Features: their Fragments parsed first.
+            features = [filter_fields(materialized(f), include, exclude)  # type: ignore
+                        for f in features]
         self_url = str(request.url)
         links: list[dict[str, Any]] = [
             {"rel": "root", "type": JSON, "href": f"{base}/"},

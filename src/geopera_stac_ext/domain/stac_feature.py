@@ -99,10 +99,16 @@ def extensions_for(properties: dict[str, Any], has_assets: bool, has_file: bool)
     (always) and `file:size`: the caller says whether there are assets and sizes instead of
     this scanning their keys (which cost more than the rest of the feature).
     """
+    return list(schemas_for(properties, has_assets, has_file))
+
+
+def schemas_for(properties: dict[str, Any], has_assets: bool,
+                has_file: bool) -> tuple[str, ...]:
+    """extensions_for as a tuple (orjson writes it as the same array), the cached one itself."""
     keys = tuple(properties)
     if len(keys) > CACHED_KEYS:
-        return list(_schemas_of(keys, has_assets, has_file))
-    return list(_cached_schemas(keys, has_assets, has_file))
+        return _schemas_of(keys, has_assets, has_file)
+    return _cached_schemas(keys, has_assets, has_file)
 
 
 def _schemas_of(keys: tuple[str, ...], has_assets: bool, has_file: bool) -> tuple[str, ...]:
@@ -163,33 +169,3 @@ def stac_feature(record: dict[str, Any], assets: list[dict[str, Any]], base_url:
     asset_map = stac_assets(assets, base, signer)
     has_file = any("file:size" in e for e in asset_map.values())
     return _feature(record, asset_map, base, has_file, derived_from)
-
-
-# The asset rows stac_page reads, in its tuple order; keys sorted as stac_assets shows them.
-# NOTE: ids as text from the database: no UUID objects to make and convert per asset.
-ASSET_ROWS_SQL = (
-    "SELECT item_id::text, key, id::text, href, media_type, file_size_bytes, roles, title "
-    "FROM geopera.assets WHERE item_id = ANY($1::uuid[]) AND deleted_at IS NULL "
-    "ORDER BY item_id, key")
-
-
-def stac_page(records: list[dict[str, Any]], asset_rows: list[Any], base_url: str,
-              signer: HrefSigner | None = None) -> list[dict[str, Any]]:
-    """A page of Features from its item records and the rows of ASSET_ROWS_SQL, in one pass:
-    the same Features stac_feature writes, without an intermediate record per asset.
-
-    NOTE: measured (benchmarks/search, issue 13 §7): building asset records and then STAC
-    entries from them cost more CPU than the page's search."""
-    base = base_url.rstrip("/")
-    by_item: dict[str, dict[str, Any]] = {}
-    with_size: set[str] = set()
-    for item_id, key, asset_id, href, media_type, size, roles, title in asset_rows:
-        entries = by_item.get(item_id)
-        if entries is None:
-            entries = by_item[item_id] = {}
-        entries[key] = _asset_entry(base, asset_id, href, media_type, size, roles or [],
-                                    title, signer)
-        if size is not None:
-            with_size.add(item_id)
-    return [_feature(r, by_item.get(r["id"]) or {}, base, r["id"] in with_size)
-            for r in records]

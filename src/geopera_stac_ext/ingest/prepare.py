@@ -10,7 +10,7 @@ import orjson
 
 from geopera_stac_ext.core.errors import InvalidRequest
 from geopera_stac_ext.ingest.encode import (
-    NULL, Prepared, asset_rows, esc, geometry_bounds, geometry_ewkb)
+    NULL, Prepared, asset_rows, encode_geometry, esc)
 from geopera_stac_ext.ingest.plan import Batch, LoadPlan
 from geopera_stac_ext.ingest.validate import (
     Checked, check_hrefs, check_params, collection_ref, feature_to_params, item_id_of, utc)
@@ -67,7 +67,7 @@ def checked_line(plan: LoadPlan, text: str | bytes) -> tuple[dict[str, Any], Che
         raise InvalidRequest(f"not valid JSON ({e})") from None
     p = check_params(feature_to_params(feature, plan.project_id))
     check_hrefs(p.assets, plan.settings.resolved_storage_dir, plan.project_id,
-                plan.bucket_grants)
+                plan.bucket_grants, plan.grant_prefixes)
     return feature, p
 
 
@@ -83,7 +83,7 @@ def prepare(plan: LoadPlan, lineno: int, text: str | bytes, batch: Batch) -> Pre
         raise InvalidRequest(f"item id {item_id} appears twice in this file")
     content = item_content(p, item_id, batch.now)
     low, high = time_range(p, content, batch.now)
-    geom = geometry_ewkb(content["geometry"])
+    geom, bounds = encode_geometry(content["geometry"])
     # Valid: from here on the line is loaded (its collection is planned).
     cid = plan.collection(ref, batch)
     pgcol = cid or plan.inbox
@@ -97,4 +97,4 @@ def prepare(plan: LoadPlan, lineno: int, text: str | bytes, batch: Batch) -> Pre
         f"\t{esc(dt)}\t{esc(edt)}\t{geom}\t{esc(doc)}\t{esc(private)}\n",
         f"\t{esc(p.type)}\t{stamp}\t{stamp}\t{batch.expiry}"
         f"\t{NULL if p.cloud_cover is None else repr(float(p.cloud_cover))}\n",
-        asset_lines, ledger_lines, geometry_bounds(content["geometry"]), exact_times(content))
+        asset_lines, ledger_lines, bounds, exact_times(content))

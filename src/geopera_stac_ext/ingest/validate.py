@@ -13,7 +13,7 @@ from pydantic import ValidationError
 from geopera_stac_ext.core.errors import InvalidRequest
 from geopera_stac_ext.core.fields import _bbox, _datetime, _geometry
 from geopera_stac_ext.domain.records import MAPPED_PROPERTIES, STAC_TO_RECORD
-from geopera_stac_ext.storage.buckets import check_grants, covers
+from geopera_stac_ext.storage.buckets import check_grants
 from geopera_stac_ext.storage.hrefs import CONTROL, check_href
 from geopera_stac_ext.storage.media import valid_media_type
 
@@ -26,7 +26,7 @@ if TYPE_CHECKING:
 PRIMARY_KEY = "data"  # domain.items.PRIMARY_KEY (tests check they agree)
 PARAM_FIELDS = {"project_id", "name", "description", "type", "geometry", "bbox", "datetime",
                 "cloud_cover", "gsd", "properties", "assets"}
-ASSET_FIELDS = {"key", "href", "media_type", "file_size_bytes", "roles", "title"}
+ASSET_FIELDS = frozenset(("key", "href", "media_type", "file_size_bytes", "roles", "title"))
 ASSET_KEY = re.compile(r"[A-Za-z0-9_.:\-]+")  # AssetIn.key's pattern, used with fullmatch
 MAPPED_STAC = frozenset(MAPPED_PROPERTIES.values())
 REMOTE_PREFIXES = ("s3://", "gs://", "http://", "https://")
@@ -75,7 +75,7 @@ def _remembered(good: set[str], value: str, ok: bool) -> bool:
 
 def _fast_asset(a: Any) -> Asset | None:
     """One asset by AssetIn's rules, or None (unusual or invalid: the model decides)."""
-    if type(a) is not dict or set(a) - ASSET_FIELDS:
+    if type(a) is not dict or not ASSET_FIELDS.issuperset(a):
         return None
     key, href = a.get("key"), a.get("href")
     media, size = a.get("media_type"), a.get("file_size_bytes")
@@ -118,6 +118,21 @@ def _fast_number(v: Any, low: float, positive: bool = False) -> tuple[bool, floa
     return True, float(v)
 
 
+def _plain_bbox(v: Any) -> list[float] | None:
+    """_bbox(v) for four plain numbers in range, or None (then _bbox decides).
+
+    NOTE: the comparisons refuse NaN and ±Infinity, and an int in range fits a double, as
+    _bbox's finite_number requires; bool is no number (exact types)."""
+    if type(v) is not list or len(v) != 4:
+        return None
+    w, s, e, n = v
+    if ((type(w) is float or type(w) is int) and (type(s) is float or type(s) is int)
+            and (type(e) is float or type(e) is int) and (type(n) is float or type(n) is int)
+            and -180 <= w <= 180 and -180 <= e <= 180 and -90 <= s <= n <= 90):
+        return [float(w), float(s), float(e), float(n)]
+    return None
+
+
 def _fast_texts(d: dict[str, Any]) -> tuple[str, str | None, str] | None:
     name, desc, typ = d.get("name"), d.get("description"), d.get("type", "image")
     if type(name) is not str or not 1 <= len(name) <= 500:
@@ -143,7 +158,7 @@ def fast_check(d: dict[str, Any]) -> Checked | None:
         if texts is None or (geometry is None and bbox is None):
             return None
         geometry = None if geometry is None else _geometry(geometry)
-        bbox = None if bbox is None else _bbox(bbox)
+        bbox = None if bbox is None else (_plain_bbox(bbox) or _bbox(bbox))
         dt = d.get("datetime")
         dt = None if dt is None else _datetime(dt)
         cc_ok, cc = _fast_number(d.get("cloud_cover"), 0)
@@ -195,14 +210,28 @@ def feature_to_params(feature: Any, project_id: str) -> dict[str, Any]:
     assets = feature.get("assets") or {}
     if not isinstance(assets, dict):
         raise InvalidRequest("assets must be an object keyed by asset key")
-    params["assets"] = [
-        {k: v for k, v in {
-            "key": key, "href": a.get("href"), "media_type": a.get("type"),
-            "file_size_bytes": a.get("file:size"), "roles": a.get("roles") or [],
-            "title": a.get("title")}.items() if v is not None}
-        if isinstance(a, dict) else {"key": key}
-        for key, a in assets.items()]
+    params["assets"] = [_asset_params(key, a) for key, a in assets.items()]
     return params
+
+
+# STAC asset field → items.create's AssetIn field
+_ASSET_PARAMS = (("href", "href"), ("type", "media_type"), ("file:size", "file_size_bytes"))
+
+
+def _asset_params(key: str, a: Any) -> dict[str, Any]:
+    """A STAC asset → items.create's asset parameters (fields it lacks are left out)."""
+    out: dict[str, Any] = {"key": key}
+    if not isinstance(a, dict):
+        return out
+    for stac_name, name in _ASSET_PARAMS:
+        v = a.get(stac_name)
+        if v is not None:
+            out[name] = v
+    out["roles"] = a.get("roles") or []
+    title = a.get("title")
+    if title is not None:
+        out["title"] = title
+    return out
 
 
 # s3://bucket/key or gs://bucket/key spelled only with characters urlparse gives no meaning
@@ -228,13 +257,25 @@ def plain_object_parts(href: str) -> tuple[str, str, str] | None:
     return m.group(1), m.group(2), key
 
 
+def grant_prefixes(grants: list[tuple[Any, ...]]) -> dict[tuple[str, str], tuple[str, ...]]:
+    """(scheme, bucket) → the key prefixes granted in it: storage.buckets.covers as a lookup."""
+    out: dict[tuple[str, str], tuple[str, ...]] = {}
+    for scheme, bucket, prefix in grants:
+        out[(scheme, bucket)] = (*out.get((scheme, bucket), ()), prefix)
+    return out
+
+
 def check_hrefs(assets: list[Asset], storage_dir: Any, project_id: str,
-                grants: list[tuple[Any, ...]]) -> None:
-    """Every href is one the project may reference: its storage area or a granted bucket."""
+                grants: list[tuple[Any, ...]],
+                prefixes: dict[tuple[str, str], tuple[str, ...]] | None = None) -> None:
+    """Every href is one the project may reference: its storage area or a granted bucket
+    (`prefixes`: grant_prefixes(grants), made once per load)."""
+    if prefixes is None:
+        prefixes = grant_prefixes(grants)
     for a in assets:
         href = a[1]
         parts = plain_object_parts(href)
-        if parts is not None and covers(grants, *parts):
+        if parts is not None and parts[2].startswith(prefixes.get(parts[:2], ())):
             continue
         # NOTE: fast path for http(s) URLs (what check_href accepts without I/O); object
         # store URLs are checked against the account's bucket grants, loaded once.

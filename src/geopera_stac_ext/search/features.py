@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from geopera_stac_ext.domain.stac_feature import ASSET_ROWS_SQL, stac_page
+from geopera_stac_ext.domain.stac_page import ASSET_ROWS_SQL, stac_page
 from geopera_stac_ext.storage.asset_tokens import HrefSigner
 
 
