@@ -9,7 +9,14 @@ from datetime import timedelta
 from typing import Any
 
 import httpx
-from conftest import create_collection, create_item, item_params, ok, op
+from conftest import (
+    UNPAIRED,
+    create_collection,
+    create_item,
+    item_params,
+    ok,
+    op,
+)
 
 from geopera_stac_ext.lifecycle.job import run_lifecycle
 from test_loader import _load
@@ -23,34 +30,6 @@ COUNTERS = """
            THEN 'nil' ELSE collection_id::text END, type, lifecycle_state, sum(n)
     FROM geopera.item_counts GROUP BY 1, 2, 3, 4 HAVING sum(n) <> 0 ORDER BY 1, 2, 3, 4
 """
-
-
-# NOTE: what search/engine.py's hidden set (unguarded plans) relies on, and the copy of
-# eo:cloud_cover counts read (migration 0150): every platform row has its pgstac row in the
-# partition it names and every pgstac row its platform row, the partition is the item's
-# collection (or its project's inbox when uncollected), and the copy equals the content.
-UNPAIRED = """
-    SELECT coalesce(i.id::text, p.id), p.collection, i.pgstac_collection, i.cloud_cover
-    FROM pgstac.items p
-    FULL JOIN geopera.items i ON i.id::text = p.id AND i.pgstac_collection = p.collection
-    WHERE i.id IS NULL OR p.id IS NULL
-       OR i.cloud_cover IS DISTINCT FROM (
-            CASE WHEN jsonb_typeof(p.content->'properties'->'eo:cloud_cover') = 'number'
-                 THEN (p.content->'properties'->'eo:cloud_cover')::float8 END)
-       OR NOT EXISTS (SELECT 1 FROM geopera.collections c
-                      WHERE c.id = i.collection_id AND c.id::text = i.pgstac_collection
-                        AND c.project_id = i.project_id
-                      UNION ALL
-                      SELECT 1 FROM geopera.projects pr
-                      WHERE i.collection_id IS NULL AND pr.id = i.project_id
-                        AND pr.inbox_collection = i.pgstac_collection)
-"""
-
-
-def assert_rows_pair_up(db) -> None:
-    async def unpaired(conn: Any) -> list[tuple]:
-        return [tuple(r) for r in await conn.fetch(UNPAIRED)]
-    assert db(unpaired) == []
 
 
 def assert_counters_exact(db) -> list[tuple]:

@@ -12,11 +12,10 @@ from typing import Any
 import httpx
 import pytest
 
-from conftest import create_collection, ok, op, problem
+from conftest import assert_rows_pair_up, create_collection, ok, op, problem
 from download_helpers import download, local_item
 from geopera_stac_ext.core.settings import dsn_from_env
 from geopera_stac_ext.storage.hrefs import project_area
-from test_item_counts import assert_rows_pair_up
 
 CLI = str(Path(sys.executable).parent / "geopera-stac")
 
