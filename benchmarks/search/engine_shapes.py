@@ -31,10 +31,13 @@ class Spy:
     """A connection that records each statement's name, time and arguments."""
 
     def __init__(self, conn: Any) -> None:
-        self.conn, self.log = conn, []
+        # NOTE: _con: the engine's timer-off prepare reads the raw connection's statement cache.
+        self.conn, self.log, self._con = conn, [], conn
 
     def __getattr__(self, name: str) -> Any:
         fn = getattr(self.conn, name)
+        if name not in ("execute", "fetch", "fetchval", "fetchrow"):
+            return fn
 
         async def timed(*args: Any) -> Any:
             t = time.perf_counter()
@@ -56,7 +59,17 @@ async def main(info: dict, only: list[str]) -> None:
               "sort cc": {"sortby": "eo:cloud_cover"}, "sort -cc": {"sortby": "-eo:cloud_cover"},
               "sort cc o1k": {"sortby": "eo:cloud_cover", "offset": 1000},
               "offset10k": {"offset": 10000},
-              "mix bbox": {"bbox": [145, -35, 145.5, -34.5], "limit": 100}}
+              "sort -created": {"sortby": "-created"}, "sort updated": {"sortby": "updated"},
+              "sort gsd": {"sortby": "gsd"}, "sort -title": {"sortby": "-title"},
+              "sort collection": {"sortby": "collection"},
+              "sort end_datetime": {"sortby": "end_datetime"},
+              "mix bbox": {"bbox": [145, -35, 145.5, -34.5], "limit": 100},
+              "mix bbox+6mo": {"bbox": [145, -35, 146, -34], "limit": 100,
+                               "datetime": "2024-02-01T00:00:00Z/2024-08-01T00:00:00Z"},
+              "mix bbox+cc<10": {"bbox": [145, -35, 146, -34], "limit": 100,
+                                 "filter": "eo:cloud_cover < 10"},
+              "mix 6d+cc<20": {"datetime": "2024-03-01T00:00:00Z/2024-03-07T00:00:00Z",
+                               "limit": 100, "filter": "eo:cloud_cover < 20"}}
     for name, kw in shapes.items():
         if only and [o for o in only if o != "-x"] and name not in only:
             continue

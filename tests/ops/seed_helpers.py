@@ -30,9 +30,9 @@ async def reseed(conn: Any, projects: dict[str, str], items: list[dict[str, Any]
         feats.append(stac_content(it["id"], pgcol, fields))
         rows.append((uuid.UUID(it["id"]), uuid.UUID(projects[it["project"]]), pgcol, it["type"],
                      "deleted" if it["deleted"] else "active",
-                     t0 if it["deleted"] else None))
+                     t0 if it["deleted"] else None, it["cloud_cover"]))
     if rows:
         await conn.executemany(
             "INSERT INTO geopera.items (id, project_id, pgstac_collection, type, lifecycle_state,"
-            " deleted_at) VALUES ($1, $2, $3, $4, $5, $6)", rows)
+            " deleted_at, cloud_cover) VALUES ($1, $2, $3, $4, $5, $6, $7)", rows)
         await conn.execute("SELECT pgstac.create_items($1::text::jsonb)", dumps(feats))

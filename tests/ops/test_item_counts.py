@@ -9,7 +9,14 @@ from datetime import timedelta
 from typing import Any
 
 import httpx
-from conftest import create_collection, create_item, item_params, ok, op
+from conftest import (
+    UNPAIRED,
+    create_collection,
+    create_item,
+    item_params,
+    ok,
+    op,
+)
 
 from geopera_stac_ext.lifecycle.job import run_lifecycle
 from test_loader import _load
@@ -26,11 +33,13 @@ COUNTERS = """
 
 
 def assert_counters_exact(db) -> list[tuple]:
-    async def both(conn: Any) -> tuple[list, list]:
+    async def both(conn: Any) -> tuple[list, list, list]:
         return ([tuple(r) for r in await conn.fetch(ROWS)],
-                [tuple(r) for r in await conn.fetch(COUNTERS)])
-    rows, counters = db(both)
+                [tuple(r) for r in await conn.fetch(COUNTERS)],
+                [tuple(r) for r in await conn.fetch(UNPAIRED)])
+    rows, counters, unpaired = db(both)
     assert counters == rows
+    assert unpaired == []
     return rows
 
 
@@ -38,12 +47,14 @@ def test_counters_follow_every_write_path(client, db, db_env, settings, clock, w
     owner, p = world["owner"], world.project_a1
     a = create_collection(client, owner, p, "A")
     b = create_collection(client, owner, p, "B")
-    items = [create_item(client, owner, p, name=f"i{n}", collection_id=a["id"])
-             for n in range(4)]
+    items = [create_item(client, owner, p, name=f"i{n}", collection_id=a["id"],
+                         cloud_cover=[None, 0, 55.5, 100][n]) for n in range(4)]
     loose = create_item(client, owner, p, name="loose", type="dem")
     assert_counters_exact(db)
-    ok(op(client, "items.update", owner, item_id=items[0]["id"], collection_id=b["id"]))
+    ok(op(client, "items.update", owner, item_id=items[0]["id"], collection_id=b["id"],
+          cloud_cover=12))
     ok(op(client, "items.update", owner, item_id=items[1]["id"], name="renamed"))
+    ok(op(client, "items.update", owner, item_id=items[2]["id"], cloud_cover=None))
     ok(op(client, "items.duplicate", owner, item_id=items[2]["id"]))
     ok(op(client, "items.delete", owner, item_id=items[3]["id"]))
     ok(op(client, "items.delete", owner, item_id=loose["id"]))
@@ -57,7 +68,8 @@ def test_counters_follow_every_write_path(client, db, db_env, settings, clock, w
     # the bulk loader's COPY
     lines = [json.dumps({"type": "Feature", "id": f"00000000-0000-4000-8000-{n:012d}",
                          "collection": "Loaded", "geometry": item_params(p)["geometry"],
-                         "properties": {"datetime": "2025-01-01T00:00:00Z"},
+                         "properties": {"datetime": "2025-01-01T00:00:00Z",
+                                        **({"eo:cloud_cover": n * 3} if n % 4 else {})},
                          "assets": {"data": {"href": f"s3://b/{n}.tif"}}}) for n in range(30)]
     src = tmp_path / "items.ndjson"
     src.write_text("\n".join(lines) + "\n")

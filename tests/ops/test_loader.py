@@ -1,6 +1,7 @@
 """`geopera-stac load`: bulk ingest through the real CLI into a real pgstac database."""
 
 import json
+import os
 import subprocess
 import sys
 import uuid
@@ -37,7 +38,9 @@ def _gen(tmp_path, n, collections):
 
 def _load(db_env, tmp_path, *args):
     env = {"PATH": "/usr/bin:/bin", "DATABASE_URL": dsn_from_env(db_env),
-           "GEOPERA_HOME": str(tmp_path), "GEOPERA_STORAGE_DIR": str(tmp_path)}
+           "GEOPERA_HOME": str(tmp_path), "GEOPERA_STORAGE_DIR": str(tmp_path),
+           # NOTE: a worktree's tests run its own source through the shared venv's script.
+           **({"PYTHONPATH": os.environ["PYTHONPATH"]} if "PYTHONPATH" in os.environ else {})}
     # NOTE: the installed console script, as users run it (python -m would load cli twice).
     return subprocess.run([str(Path(sys.executable).parent / "geopera-stac"), "load",
                            *map(str, args)],

@@ -12,7 +12,7 @@ from typing import Any
 import httpx
 import pytest
 
-from conftest import create_collection, ok, op, problem
+from conftest import assert_rows_pair_up, create_collection, ok, op, problem
 from download_helpers import download, local_item
 from geopera_stac_ext.core.settings import dsn_from_env
 from geopera_stac_ext.storage.hrefs import project_area
@@ -136,6 +136,7 @@ def test_restore_item_brings_back_the_item_and_its_files_and_credits_storage_onc
     assert out["lifecycle_state"] == "active" and out["assets_restored"] == 1
     assert out["ledger_credits"] == 1
     assert ledger_net(db, item["id"]) == len(data)
+    assert_rows_pair_up(db)
     got = ok(op(http, "items.get", owner, item_id=item["id"]))["item"]
     assert got["name"] == item["name"] and got["lifecycle_state"] == "active"
     url = ok(download(http, owner, item["id"], asset_id))["url"]
@@ -234,6 +235,7 @@ def test_restore_collection_recreates_its_stac_collection_and_relinks_its_items(
 
     out = cli("restore-collection", "--collection", col["id"], "--relink")
     assert out["relinked_items"] == 2 and out["not_relinked_items"] == 1
+    assert_rows_pair_up(db)
     got = ok(op(http, "collections.get", owner, project_id=world.project_a1,
                 collection_id=col["id"]))
     assert got["name"] == "Delivery" and got["item_count"] == 2
@@ -249,13 +251,14 @@ def test_restore_collection_recreates_its_stac_collection_and_relinks_its_items(
     assert cli("audit", "--org", world.org_b) == []
 
 
-def test_restore_collection_without_relink_leaves_items_uncollected(http, cli, world):
+def test_restore_collection_without_relink_leaves_items_uncollected(http, cli, db, world):
     owner = world["owner"]
     col = create_collection(http, owner, world.project_a1, "Solo")
     iid = ok(op(http, "items.create", owner, **_params(world.project_a1, col["id"], 0)))["item"]["id"]
     ok(op(http, "collections.delete", owner, collection_id=col["id"]))
     out = cli("restore-collection", "--collection", col["id"])
     assert out["relinked_items"] == 0 and out["unlinked_items_left_uncollected"] == 1
+    assert_rows_pair_up(db)
     assert ok(op(http, "items.get", owner, item_id=iid))["item"]["collection_id"] is None
     assert ok(op(http, "collections.get", owner, project_id=world.project_a1,
                  collection_id=col["id"]))["item_count"] == 0

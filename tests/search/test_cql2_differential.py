@@ -52,15 +52,22 @@ def _items() -> list[dict[str, Any]]:
     return out
 
 
+def _number(props: dict[str, Any]) -> float | None:
+    """The platform row's copy of eo:cloud_cover (migration 0150): the number, else NULL."""
+    v = props.get("eo:cloud_cover")
+    return float(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else None
+
+
 async def _seed(conn: Any, project_id: str, items: list[dict[str, Any]]) -> str:
     inbox = await conn.fetchval("SELECT inbox_collection FROM geopera.projects WHERE id = $1",
                                 uuid.UUID(project_id))
     for it in items:
         it["collection"] = inbox
     await conn.executemany(
-        "INSERT INTO geopera.items (id, project_id, pgstac_collection, type, lifecycle_state) "
-        "VALUES ($1, $2, $3, 'image', 'active')",
-        [(uuid.UUID(it["id"]), uuid.UUID(project_id), inbox) for it in items])
+        "INSERT INTO geopera.items (id, project_id, pgstac_collection, type, lifecycle_state,"
+        " cloud_cover) VALUES ($1, $2, $3, 'image', 'active', $4)",
+        [(uuid.UUID(it["id"]), uuid.UUID(project_id), inbox, _number(it["properties"]))
+         for it in items])
     await conn.execute("SELECT pgstac.create_items($1::text::jsonb)", dumps(items))
     # NOTE: pgstac configured with the types our /queryables advertises (as a stock deployment
     # registers them), so both read eo:cloud_cover and gsd as numbers and title as text.

@@ -37,13 +37,13 @@ async def seed_items(conn: Any, project_id: str, specs: list[dict[str, Any]],
         rows.append((uuid.UUID(iid), uuid.UUID(project_id),
                      uuid.UUID(collection_id) if collection_id else None, pgcol,
                      spec.get("type", "image"), "deleted" if deleted else "active",
-                     now, now if deleted else None))
+                     now, now if deleted else None, spec.get("cloud_cover")))
         assets.append((uuid.uuid4(), uuid.UUID(iid), "data", f"s3://bucket/{iid}.tif",
                        "image/tiff", 1000, ["data"]))
     await conn.executemany(
         "INSERT INTO geopera.items (id, project_id, collection_id, pgstac_collection, type,"
-        " lifecycle_state, created_at, updated_at, deleted_at)"
-        " VALUES ($1, $2, $3, $4, $5, $6, $7, $7, $8)", rows)
+        " lifecycle_state, created_at, updated_at, deleted_at, cloud_cover)"
+        " VALUES ($1, $2, $3, $4, $5, $6, $7, $7, $8, $9)", rows)
     await conn.execute("SELECT pgstac.create_items($1::text::jsonb)", dumps(feats))
     await conn.executemany(
         "INSERT INTO geopera.assets (id, item_id, key, href, media_type, file_size_bytes, roles)"

@@ -116,6 +116,13 @@ async def target_collection(conn: Any, project_id: str, collection_id: str | Non
     return str(collection_id)
 
 
+def cloud_cover_of(fields: dict[str, Any]) -> float | None:
+    """geopera.items.cloud_cover for an item's record fields: the number stac_content() stores
+    as `eo:cloud_cover` (migration 0150: the platform copy its counts and filters read)."""
+    value = fields.get("cloud_cover")
+    return None if value is None else float(value)
+
+
 def check_asset_href(storage_dir: Any, project_id: Any, href: str, field: str) -> None:
     """check_href with the field named in the 400 (detail and errors[])."""
     try:

@@ -18,7 +18,7 @@ from geopera_stac_ext.pgstac.bulk import Note
 NULL = "\\N"  # COPY text format's NULL
 COPY_STATEMENTS = (
     "COPY geopera.items (id, project_id, collection_id, pgstac_collection, type,"
-    " created_at, updated_at, expires_at) FROM STDIN",
+    " created_at, updated_at, expires_at, cloud_cover) FROM STDIN",
     "COPY geopera.assets (id, item_id, key, href, media_type, file_size_bytes,"
     " roles, title, created_at) FROM STDIN",
     "COPY geopera.storage_ledger (asset_id, org_id, project_id, item_id,"
@@ -188,7 +188,7 @@ class Prepared:
     low: datetime
     high: datetime
     pg_tail: str  # "\tdatetime\tend_datetime\tgeometry\tcontent\tprivate\n"
-    item_tail: str  # "\ttype\tcreated_at\tupdated_at\texpires_at\n"
+    item_tail: str  # "\ttype\tcreated_at\tupdated_at\texpires_at\tcloud_cover\n"
     asset_lines: list[str]  # each asset's geopera.assets row after its id: "\titem_id\t…\n"
     ledger_lines: list[str | None]  # per asset: its ledger credit after the id, None: no size
     bounds: tuple[float, float, float, float]  # the geometry's x0 y0 x1 y1 (ST_XMin, ...)

@@ -10,7 +10,7 @@ import orjson
 
 from geopera_stac_ext.core.errors import InvalidRequest
 from geopera_stac_ext.ingest.encode import (
-    Prepared, asset_rows, encode_geometry, esc)
+    NULL, Prepared, asset_rows, encode_geometry, esc)
 from geopera_stac_ext.ingest.plan import Batch, LoadPlan
 from geopera_stac_ext.ingest.validate import (
     Checked, check_hrefs, check_params, collection_ref, feature_to_params, item_id_of, utc)
@@ -94,5 +94,6 @@ def prepare(plan: LoadPlan, lineno: int, text: str | bytes, batch: Batch) -> Pre
     return Prepared(
         lineno, item_id, cid, pgcol, low, high,
         f"\t{esc(dt)}\t{esc(edt)}\t{geom}\t{esc(doc)}\t{esc(private)}\n",
-        f"\t{esc(p.type)}\t{stamp}\t{stamp}\t{batch.expiry}\n",
+        f"\t{esc(p.type)}\t{stamp}\t{stamp}\t{batch.expiry}"
+        f"\t{NULL if p.cloud_cover is None else repr(float(p.cloud_cover))}\n",
         asset_lines, ledger_lines, bounds, exact_times(content))

@@ -13,6 +13,7 @@ from geopera_stac_ext.core.fields import (
     Uuid,
 )
 from geopera_stac_ext.domain.items import (
+    cloud_cover_of,
     lock_item_shared,
     read_item,
     target_collection,
@@ -87,11 +88,12 @@ async def items_duplicate(ctx: OpContext, p: ItemsDuplicateParams) -> dict[str, 
     await ctx.conn.execute(
         """
         INSERT INTO geopera.items (id, project_id, collection_id, pgstac_collection, type,
-                                   lifecycle_state, created_at, updated_at, expires_at)
-        VALUES ($1, $2, $3, $4, $5, $6, $7, $7, $8)
+                                   lifecycle_state, created_at, updated_at, expires_at,
+                                   cloud_cover)
+        VALUES ($1, $2, $3, $4, $5, $6, $7, $7, $8, $9)
         """,
         new_id, target_project, target_cid, pgcol, src["type"], src["lifecycle_state"], now,
-        src["expires_at"],
+        src["expires_at"], cloud_cover_of(fields),
     )
     await pgstac_items.create_item(ctx.conn, pgcol, content, locked=True)
     # NOTE: copies re-point at the same stored files: no ledger credit (origin_id groups them).

@@ -36,7 +36,14 @@ from geopera_stac_ext.search.cql2ops import (
     show,
     text_of,
 )
-from geopera_stac_ext.search.fields import COLUMNS, STAC, TYPED_PROPERTIES, stac_name
+from geopera_stac_ext.search.fields import (
+    COLUMNS,
+    PLATFORM,
+    PLATFORM_COPIES,
+    STAC,
+    TYPED_PROPERTIES,
+    stac_name,
+)
 from geopera_stac_ext.search.params import parse_bbox, parse_instant
 
 
@@ -44,10 +51,15 @@ class Translator:
     """Translate CQL2 JSON expressions into one statement's Query. Every literal and property
     key is a named parameter; one the final SQL drops is never sent (Query.render)."""
 
-    def __init__(self, sql: Query) -> None:
+    def __init__(self, sql: Query, *, platform_copies: bool = False) -> None:
         self.sql = sql
         self.nodes = 0
         self.relations: set[str] = set()
+        # NOTE: for exact counts only: compare the declared properties the platform row keeps
+        # a copy of (fields.PLATFORM_COPIES, migration 0150) on that copy, so a count of such
+        # a filter is an index-only scan of geopera.items. Pages keep pgstac's expression,
+        # whose index delivers `sortby eo:cloud_cover` bounded by the filter.
+        self.platform_copies = platform_copies
 
     def bind(self, value: Any, cast: str = "") -> str:
         return self.sql.bind(value, cast)
@@ -110,6 +122,7 @@ class Translator:
             self._arity("isNull", args, 1)
             v = self.value(args[0], d)
             if v.j is not None:
+                self.relations.add(STAC)
                 return f"({v.j} IS NULL OR jsonb_typeof({v.j}) = 'null')"
             return f"({v.sql} IS NULL)"
         if op in SPATIAL:
@@ -145,8 +158,14 @@ class Translator:
             self.relations.add(col.relation)
             return Val(col.sql, KINDS[col.kind])
         key = stac_name(name)
-        self.relations.add(STAC)
         declared = TYPED_PROPERTIES.get(key)
+        copy = PLATFORM_COPIES.get(key) if self.platform_copies else None
+        if copy is not None:
+            # NOTE: isNull and array operators still read the content (j): they see a JSON
+            # null or an array where the copy, a number or NULL, cannot tell them apart.
+            self.relations.add(PLATFORM)
+            return Val(copy, declared or "num", f"(p.content->'properties'->'{key}')")
+        self.relations.add(STAC)
         # NOTE: a declared property's name is our own constant (no quote in it), written into
         # the SQL so that its expression index (pgstac_migrations/0090) matches a generic
         # plan; any other name stays a bound parameter.
@@ -339,6 +358,7 @@ class Translator:
             items = [x if isinstance(x, str) else orjson.dumps(x).decode() for x in v.lit]
             return self.bind(items, "::text[]")
         if v.j is not None:
+            self.relations.add(STAC)
             # NOTE: a missing property is unknown (NULL), not a one-element array.
             return (f"(CASE WHEN jsonb_typeof({v.j}) = 'array' THEN ARRAY(SELECT "
                     f"jsonb_array_elements_text({v.j})) WHEN {v.j} IS NOT NULL "

@@ -104,6 +104,11 @@ TYPED_PROPERTIES = {"eo:cloud_cover": "num", "gsd": "num", "title": "text",
 assert not any("'" in k for k in TYPED_PROPERTIES)  # NOTE: written into SQL (cql2sql.prop)
 
 
+# Declared properties the platform row keeps a copy of (migration 0150; written by every path
+# that writes the content: domain/items.cloud_cover_of, the loader), for exact counts.
+PLATFORM_COPIES = {"eo:cloud_cover": "i.cloud_cover"}
+
+
 def stac_name(name: str) -> str:
     """A record name (cloud_cover, name) as the STAC property it is stored under."""
     return RECORD_TO_STAC.get(name, name)

@@ -22,6 +22,7 @@ TOKEN_VERSION = "k1"
 # its values and its NULLs as two index ranges, each resumed on its own (nullable_after).
 KEYSET_TYPES = {
     "p.datetime": "timestamptz", "p.end_datetime": "timestamptz", "p.id": "text",
+    "i.id::text": "text",
     "i.project_id": "uuid", "i.type": "text", "i.lifecycle_state": "text",
     "i.created_at": "timestamptz", "i.updated_at": "timestamptz",
 }
