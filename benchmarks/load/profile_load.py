@@ -155,10 +155,11 @@ def main() -> None:
     ap.add_argument("--timeline", action="store_true", help="per batch: sealed, written when")
     ap.add_argument("--prepare-only", action="store_true",
                     help="only the main thread's work (validate, format, seal), no writes")
-    ap.add_argument("--switch", type=float, help="sys.setswitchinterval for the load")
+    ap.add_argument("--switch", type=float, help="the load's thread switch interval (run.SWITCH_INTERVAL)")
     a = ap.parse_args()
     if a.switch:
-        sys.setswitchinterval(a.switch)
+        from geopera_stac_ext.ingest import run
+        run.SWITCH_INTERVAL = a.switch
     work = Path(tempfile.mkdtemp(prefix="geopera-loadprof-", dir="/tmp"))
     os.chmod(work, 0o755)
     cluster = EmbeddedCluster(work / "home", durable=False).start()

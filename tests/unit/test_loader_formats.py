@@ -71,6 +71,9 @@ def test_asset_ids_drawn_in_blocks_are_distinct_uuid7_and_never_fall_between_blo
     big = ids.take(12)  # more than a block at once
     assert len(set(big)) == 12 and not set(big) & set(flat)
     assert min(uuid.UUID(x).int >> 80 for x in big) >= max(uuid.UUID(x).int >> 80 for x in flat)
+    # handed out in ascending order within a block (the index keyed by them fills left to right)
+    block = new_uuids(50)
+    assert flat[:5] == sorted(flat[:5]) and block == sorted(block)
 
 
 @pytest.mark.parametrize("roles", [[], ["data"], ["a", "b"], ['q"uote', "back\\slash", "t\tab"]])

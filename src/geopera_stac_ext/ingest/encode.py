@@ -8,6 +8,7 @@ import time
 from array import array
 from dataclasses import dataclass
 from datetime import datetime
+from collections.abc import Callable
 from typing import Any
 
 from geopera_stac_ext.core.errors import InvalidRequest
@@ -20,7 +21,7 @@ COPY_STATEMENTS = (
     " created_at, updated_at, expires_at, cloud_cover) FROM STDIN",
     "COPY geopera.assets (id, item_id, key, href, media_type, file_size_bytes,"
     " roles, title, created_at) FROM STDIN",
-    "COPY geopera.storage_ledger (org_id, project_id, item_id, asset_id,"
+    "COPY geopera.storage_ledger (asset_id, org_id, project_id, item_id,"
     " delta_bytes, reason, at) FROM STDIN",
 )
 # NOTE: the pgstac rows go last (bulk.copy_rows): pgstac's partition-stats upkeep locks the
@@ -48,36 +49,47 @@ _VARIANT = {c: "89ab"[int(c, 16) & 3] for c in "0123456789abcdef"}  # RFC 9562 v
 
 
 def new_uuids(n: int) -> list[str]:
-    """n time-ordered UUIDs (version 7, RFC 9562): 48-bit Unix milliseconds, then random.
+    """n time-ordered UUIDs (version 7, RFC 9562): 48-bit Unix milliseconds, then random;
+    in ascending order.
 
     NOTE: new asset ids land at the right edge of the primary-key index instead of a random
-    page of it (random version 4 ids made each index insert touch a different leaf).
+    page of it (random version 4 ids made each index insert touch a different leaf). Sorted:
+    ids of one millisecond differ only in their random bits, and inserted in random order
+    they split the index's last pages in the middle (see AssetIds).
     """
     ms = f"{time.time_ns() // 1_000_000:012x}"
     head = f"{ms[:8]}-{ms[8:12]}-7"
     r = os.urandom(10 * n).hex()
-    return [f"{head}{r[i + 1:i + 4]}-{_VARIANT[r[i + 4]]}{r[i + 5:i + 8]}-{r[i + 8:i + 20]}"
-            for i in range(0, 20 * n, 20)]
+    return sorted([f"{head}{r[i + 1:i + 4]}-{_VARIANT[r[i + 4]]}{r[i + 5:i + 8]}-{r[i + 8:i + 20]}"
+                   for i in range(0, 20 * n, 20)])
 
 
 class AssetIds:
-    """Asset ids for the lines of a load, made a few thousand at a time.
+    """Asset ids for the rows of a load, made a few thousand at a time, handed out in
+    ascending order.
 
     NOTE: measured: one os.urandom and one time stamp per line (three ids) cost about as much
     as formatting the line's three asset rows; drawn from a block they cost half. A block's
-    ids share its millisecond, so they still only grow from block to block.
+    ids share its millisecond; sorted and handed out in order (payloads() numbers a batch's
+    rows in the order they are COPYed), the primary key and the ledger's asset index are
+    filled left to right, through PostgreSQL's rightmost-leaf fast path (no descent) and with
+    90/10 page splits, instead of at random inside the block's range. Measured on the busy
+    machine (SQL A/B of one batch's COPY, 3 alternations): inside the noise (24–36 vs 28–42
+    µs/item for the assets); kept because it cannot cost more.
     """
 
     BLOCK = 4096
 
     def __init__(self) -> None:
         self.ids: list[str] = []
+        self.pos = 0
 
     def take(self, n: int) -> list[str]:
-        if len(self.ids) < n:
-            self.ids = new_uuids(max(self.BLOCK, n)) + self.ids
-        out = self.ids[-n:]
-        del self.ids[-n:]
+        if len(self.ids) - self.pos < n:
+            self.ids = self.ids[self.pos:] + new_uuids(max(self.BLOCK, n))
+            self.pos = 0
+        out = self.ids[self.pos:self.pos + n]
+        self.pos += n
         return out
 
 
@@ -177,8 +189,8 @@ class Prepared:
     high: datetime
     pg_tail: str  # "\tdatetime\tend_datetime\tgeometry\tcontent\tprivate\n"
     item_tail: str  # "\ttype\tcreated_at\tupdated_at\texpires_at\tcloud_cover\n"
-    asset_lines: list[str]
-    ledger_lines: list[str]
+    asset_lines: list[str]  # each asset's geopera.assets row after its id: "\titem_id\t…\n"
+    ledger_lines: list[str | None]  # per asset: its ledger credit after the id, None: no size
     bounds: tuple[float, float, float, float]  # the geometry's x0 y0 x1 y1 (ST_XMin, ...)
     exact_times: bool  # low/high are what PostgreSQL reads from the row's datetime texts
 
@@ -200,24 +212,19 @@ def roles_text(roles: list[str]) -> str:
 
 
 def asset_rows(item_id: str, assets: list[Asset], stamp: str, org: str,
-               project_id: str, ids: list[str] | None = None) -> tuple[list[str], list[str]]:
-    """The geopera.assets rows of an item's assets and the ledger credits of their sizes
-    (`ids`: the assets' new ids, by default made here)."""
-    asset_lines, ledger_lines = [], []
-    for (key, href, media, size, roles, title), aid in zip(
-            assets, ids if ids is not None else new_uuids(len(assets))):
+               project_id: str) -> tuple[list[str], list[str | None]]:
+    """Per asset: its geopera.assets row and its ledger credit (None: no size), each without
+    the asset's id, which payloads() puts in front when it numbers the batch's rows."""
+    asset_lines: list[str] = []
+    ledger_lines: list[str | None] = []
+    for key, href, media, size, roles, title in assets:
         asset_lines.append(
-            f"{aid}\t{item_id}\t{key}\t{esc(href)}\t{esc(media)}\t"
+            f"\t{item_id}\t{key}\t{esc(href)}\t{esc(media)}\t"
             f"{NULL if size is None else size}\t{roles_text(roles)}\t{esc(title)}"
             f"\t{stamp}\n")
-        if size:
-            ledger_lines.append(f"{org}\t{project_id}\t{item_id}\t{aid}\t{size}"
-                                f"\tasset_created\t{stamp}\n")
+        ledger_lines.append(f"\t{org}\t{project_id}\t{item_id}\t{size}\tasset_created"
+                            f"\t{stamp}\n" if size else None)
     return asset_lines, ledger_lines
-
-
-def _item_id(p: Prepared) -> str:
-    return p.item_id
 
 
 def geometry_bounds(g: dict[str, Any]) -> tuple[float, float, float, float]:
@@ -255,14 +262,28 @@ class Payloads:
     notes: list[Note]
 
 
-def payloads(items: list[Prepared], project_id: str) -> Payloads:
-    """The batch's COPY payloads, rows in item-id order.
+def payloads(items: list[Prepared], project_id: str,
+             new_ids: Callable[[int], list[str]] = new_uuids) -> Payloads:
+    """The batch's COPY payloads, rows in item-id order; `new_ids(n)`: n new asset ids in
+    ascending order (AssetIds.take).
 
     NOTE: rows in id order: each index keyed by item id (pgstac's and ours, the asset
     foreign-key probes) is then filled and probed left to right, not at random pages
-    (≈ 7 µs/item less for the assets alone).
+    (≈ 7 µs/item less for the assets alone); the asset ids are given in that same order, so
+    the indexes keyed by asset id are filled left to right too.
     """
     items = sorted(items, key=_item_id)
+    ids = iter(new_ids(sum(len(b.asset_lines) for b in items)))
+    assets: list[str] = []
+    ledger: list[str] = []
+    for b in items:
+        for row, credit in zip(b.asset_lines, b.ledger_lines):
+            aid = next(ids)
+            assets.append(aid)
+            assets.append(row)
+            if credit is not None:
+                ledger.append(aid)
+                ledger.append(credit)
     stac: dict[str, list[str]] = {}
     notes: dict[str, list[Any]] = {}
     for b in items:
@@ -290,7 +311,6 @@ def payloads(items: list[Prepared], project_id: str) -> Payloads:
         list(zip(COPY_STATEMENTS, (
             "".join([f"{b.item_id}\t{project_id}\t{b.cid or NULL}\t{b.pgcol}{b.item_tail}"
                      for b in items]),
-            "".join([line for b in items for line in b.asset_lines]),
-            "".join([line for b in items for line in b.ledger_lines])))),
+            "".join(assets), "".join(ledger)))),
         {col: "".join(rows) for col, rows in stac.items()},
         [tuple(n) for _, n in sorted(notes.items())])  # type: ignore[misc]

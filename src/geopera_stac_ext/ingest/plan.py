@@ -203,4 +203,4 @@ class LoadPlan:
                 d0, e0 = quarter_floor(d0), quarter_floor(e0)
                 d1, e1 = quarter_ceil(d1), quarter_ceil(e1)
             batch.widen[pgcol] = self.covered[pgcol] = (d0, d1, e0, e1)
-        batch.payloads = payloads(batch.items, self.project_id)
+        batch.payloads = payloads(batch.items, self.project_id, self.asset_ids.take)

@@ -90,8 +90,7 @@ def prepare(plan: LoadPlan, lineno: int, text: str | bytes, batch: Batch) -> Pre
     base, base_id = plan.base(pgcol) or (None, None)
     dt, edt, doc, private = bulk.stac_row(content, base, base_id)
     stamp = batch.stamp
-    asset_lines, ledger_lines = asset_rows(item_id, p.assets, stamp, plan.org, plan.project_id,
-                                           plan.asset_ids.take(len(p.assets)))
+    asset_lines, ledger_lines = asset_rows(item_id, p.assets, stamp, plan.org, plan.project_id)
     return Prepared(
         lineno, item_id, cid, pgcol, low, high,
         f"\t{esc(dt)}\t{esc(edt)}\t{geom}\t{esc(doc)}\t{esc(private)}\n",
