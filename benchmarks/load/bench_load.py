@@ -70,15 +70,19 @@ def run_stock(cluster, work, items, cols) -> dict:
     return timed([str(BIN / "pypgstac"), "load", "items", str(items)], env, work)
 
 
-def run_ours(cluster, work, items, n: int, extra: list[str] = ()) -> dict:
-    genv = fresh_db(cluster, "geopera")
-
+def bench_project(genv: dict) -> str:
+    """A fresh org and project on `genv`'s database, the synthetic items' bucket granted."""
     async def setup(conn):
         org = await tenancy.create_org(conn, "Bench", "free")
         # the synthetic items' hrefs are s3://bucket/...: the operator grants that bucket
         await buckets.allow_bucket(conn, org["id"], None, "s3://bucket/")
         return (await tenancy.create_project(conn, "Bench", org["id"]))["id"]
-    project = run_db(genv, setup)
+    return run_db(genv, setup)
+
+
+def run_ours(cluster, work, items, n: int, extra: list[str] = ()) -> dict:
+    genv = fresh_db(cluster, "geopera")
+    project = bench_project(genv)
     env = {**os.environ, "DATABASE_URL": dsn_from_env(genv), "GEOPERA_HOME": str(work / "home")}
     r = timed([str(BIN / "geopera-stac"), "load", str(items), "--project", project, *extra],
               env, work)

@@ -29,13 +29,10 @@ import psycopg
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / "benchmarks" / "load"))
 sys.path.insert(0, str(REPO / "src"))
-from bench_load import fresh_db, gen  # noqa: E402
-from geopera_stac_ext.admin import tenancy  # noqa: E402
-from geopera_stac_ext.cli import run_db  # noqa: E402
+from bench_load import bench_project, fresh_db, gen  # noqa: E402
 from geopera_stac_ext.core.settings import Settings, dsn_from_env  # noqa: E402
 from geopera_stac_ext.db.embedded import EmbeddedCluster  # noqa: E402
 from geopera_stac_ext.ingest.run import load_file  # noqa: E402
-from geopera_stac_ext.storage import buckets  # noqa: E402
 
 TICK = os.sysconf("SC_CLK_TCK")
 
@@ -166,12 +163,7 @@ def main() -> None:
     try:
         items = Path(a.file) if a.file else gen(work, a.items, a.collections)[0]
         genv = fresh_db(cluster, "geopera")
-
-        async def setup(conn):
-            org = await tenancy.create_org(conn, "Bench", "free")
-            await buckets.allow_bucket(conn, org["id"], None, "s3://bucket/")
-            return (await tenancy.create_project(conn, "Bench", org["id"]))["id"]
-        project = run_db(genv, setup)
+        project = bench_project(genv)
         dsn = dsn_from_env(genv)
         opts = "-c search_path=pgstac,public"
         if a.statements:
