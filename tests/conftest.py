@@ -8,6 +8,8 @@ import os
 import shutil
 import signal
 import socket
+import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -326,3 +328,15 @@ def assert_rows_pair_up(db) -> None:
     async def unpaired(conn: Any) -> list[tuple]:
         return [tuple(r) for r in await conn.fetch(UNPAIRED)]
     assert db(unpaired) == []
+
+
+def geopera_cli(db_env: dict[str, str], home: Path, *args: Any,
+                timeout: float = 300) -> subprocess.CompletedProcess:
+    """`geopera-stac ARGS` as users run it (the installed console script; python -m would
+    load cli twice) on this test's database, with a clean environment."""
+    env = {"PATH": "/usr/bin:/bin", "DATABASE_URL": dsn_from_env(db_env),
+           "GEOPERA_HOME": str(home), "GEOPERA_STORAGE_DIR": str(home),
+           # NOTE: a worktree's tests run its own source through the shared venv's script.
+           **({"PYTHONPATH": os.environ["PYTHONPATH"]} if "PYTHONPATH" in os.environ else {})}
+    return subprocess.run([str(Path(sys.executable).parent / "geopera-stac"), *map(str, args)],
+                          env=env, capture_output=True, text=True, timeout=timeout)

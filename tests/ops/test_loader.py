@@ -1,7 +1,6 @@
 """`geopera-stac load`: bulk ingest through the real CLI into a real pgstac database."""
 
 import json
-import os
 import subprocess
 import sys
 import uuid
@@ -13,7 +12,7 @@ import pytest
 from pypgstac.db import PgstacDB
 from pypgstac.load import Loader
 
-from conftest import create_collection, ok, op
+from conftest import create_collection, geopera_cli, ok, op
 from geopera_stac_ext.core.errors import InvalidRequest, NotFound
 from geopera_stac_ext.ingest import run as run_module
 from geopera_stac_ext.ingest import validate as validate_module
@@ -37,14 +36,7 @@ def _gen(tmp_path, n, collections):
 
 
 def _load(db_env, tmp_path, *args):
-    env = {"PATH": "/usr/bin:/bin", "DATABASE_URL": dsn_from_env(db_env),
-           "GEOPERA_HOME": str(tmp_path), "GEOPERA_STORAGE_DIR": str(tmp_path),
-           # NOTE: a worktree's tests run its own source through the shared venv's script.
-           **({"PYTHONPATH": os.environ["PYTHONPATH"]} if "PYTHONPATH" in os.environ else {})}
-    # NOTE: the installed console script, as users run it (python -m would load cli twice).
-    return subprocess.run([str(Path(sys.executable).parent / "geopera-stac"), "load",
-                           *map(str, args)],
-                          env=env, capture_output=True, text=True, timeout=300)
+    return geopera_cli(db_env, tmp_path, "load", *args)
 
 
 def _count(db, sql, *args):

@@ -8,7 +8,15 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import pytest
-from conftest import assert_rows_pair_up, create_collection, create_item, ok, op, square
+from conftest import (
+    assert_rows_pair_up,
+    create_collection,
+    create_item,
+    geopera_cli,
+    ok,
+    op,
+    square,
+)
 
 from geopera_stac_ext.search import engine
 
@@ -188,12 +196,6 @@ def test_platform_orders_page_from_the_platform_rows(client, catalog, sortby, ke
 def test_migration_0150_backfills_the_copy_of_an_existing_catalog(client, catalog, db, db_env,
                                                                   tmp_path):
     """An existing database upgraded to 0150 gets every platform row's copy from the content."""
-    import os
-    import subprocess
-    import sys
-    from pathlib import Path
-
-    from geopera_stac_ext.core.settings import dsn_from_env
 
     async def as_before_0150(conn) -> None:
         await conn.execute("DELETE FROM geopera.migrations WHERE name LIKE '0150_%'")
@@ -201,11 +203,7 @@ def test_migration_0150_backfills_the_copy_of_an_existing_catalog(client, catalo
         await conn.execute("UPDATE geopera.items SET cloud_cover = NULL")
 
     db(as_before_0150)
-    env = {"PATH": "/usr/bin:/bin", "DATABASE_URL": dsn_from_env(db_env),
-           "GEOPERA_HOME": str(tmp_path),
-           **({"PYTHONPATH": os.environ["PYTHONPATH"]} if "PYTHONPATH" in os.environ else {})}
-    done = subprocess.run([str(Path(sys.executable).parent / "geopera-stac"), "migrate"],
-                          env=env, capture_output=True, text=True, timeout=180)
+    done = geopera_cli(db_env, tmp_path, "migrate", timeout=180)
     assert done.returncode == 0, done.stderr
     assert "0150_hidden_set_and_cloud_cover.sql" in done.stdout
     assert_rows_pair_up(db)

@@ -177,8 +177,9 @@ class _Plan:
 # and collections (no type, no platform field in the filter), the rows it must not show are
 # the soft-deleted platform rows of its partitions: excluded by one hashed subplan (built once
 # per statement, in its snapshot) instead of a primary-key probe of geopera.items per
-# candidate row. Measured at 1M items: a page at offset 10,000 65 -> 20 ms, a bbox window count
-# over 1,900 matches 21 -> 9 ms (benchmarks/search/README.md). Above HIDDEN_LIMIT soft-deleted
+# candidate row. Measured at 1M items, one client (benchmarks/search/engine_shapes.py): a page
+# at offset 10,000 241 -> 39 ms, the bbox mix query 29 -> 20 ms; 8 clients in
+# benchmarks/search/README.md. Above HIDDEN_LIMIT soft-deleted
 # items in the partitions (a project that deleted most of its items), hashing them per search
 # costs more than the probes, and the guard probes again.
 HIDDEN_LIMIT = 2_000
@@ -260,8 +261,9 @@ def _page_bounds(req: SearchRequest, sql: Query) -> str:
 async def _stac_ordered_page(conn: Any, req: SearchRequest, vis: Visibility,
                              plan: _Plan) -> list[Any]:
     """NOTE: the order is pgstac's own: walk its partitions in that order (the datetime index
-    for the default `datetime desc`, merged across partitions), probe the guard per row and
-    stop after offset + limit rows; the platform columns of those rows only are read
+    for the default `datetime desc`, merged across partitions), keep the rows the caller may
+    see (the hidden set's exclusion, else the guard probed per row: plan.guard) and stop
+    after offset + limit rows; the platform columns of those rows only are read
     afterwards. Cost grows with offset + limit, not with the project."""
     sql, w, keys = plan.sql, plan.where, plan.keys
     # NOTE: walk an indexed nullable key (sortby eo:cloud_cover) only when no other pgstac
