@@ -307,13 +307,15 @@ def live_server(settings: Settings, db_env: dict[str, str], clock: Clock) -> Ite
 # partition it names and every pgstac row its platform row, the partition is the item's
 # collection (or its project's inbox when uncollected), and the copy equals the content.
 UNPAIRED = """
-    SELECT coalesce(i.id::text, p.id), p.collection, i.pgstac_collection, i.cloud_cover
+    SELECT coalesce(i.id::text, p.id), p.collection, i.pgstac_collection, i.cloud_cover,
+           i.starts_at, p.datetime, i.ends_at, p.end_datetime
     FROM pgstac.items p
     FULL JOIN geopera.items i ON i.id::text = p.id AND i.pgstac_collection = p.collection
     WHERE i.id IS NULL OR p.id IS NULL
        OR i.cloud_cover IS DISTINCT FROM (
             CASE WHEN jsonb_typeof(p.content->'properties'->'eo:cloud_cover') = 'number'
                  THEN (p.content->'properties'->'eo:cloud_cover')::float8 END)
+       OR i.starts_at IS DISTINCT FROM p.datetime OR i.ends_at IS DISTINCT FROM p.end_datetime
        OR NOT EXISTS (SELECT 1 FROM geopera.collections c
                       WHERE c.id = i.collection_id AND c.id::text = i.pgstac_collection
                         AND c.project_id = i.project_id
@@ -321,6 +323,15 @@ UNPAIRED = """
                       SELECT 1 FROM geopera.projects pr
                       WHERE i.collection_id IS NULL AND pr.id = i.project_id
                         AND pr.inbox_collection = i.pgstac_collection)
+"""
+
+
+# Test seeders that write platform and pgstac rows directly (as the loader does) give the
+# platform rows pgstac's datetime and end_datetime the way every write path does (0154).
+COPY_ITEM_TIMES = """
+    UPDATE geopera.items i SET starts_at = p.datetime, ends_at = p.end_datetime
+    FROM pgstac.items p
+    WHERE p.id = i.id::text AND p.collection = i.pgstac_collection AND i.id = ANY($1::uuid[])
 """
 
 

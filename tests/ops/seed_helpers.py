@@ -6,6 +6,8 @@ import uuid
 from datetime import timedelta
 from typing import Any
 
+from conftest import COPY_ITEM_TIMES
+
 from geopera_stac_ext.domain.records import dumps, stac_content
 
 
@@ -36,3 +38,4 @@ async def reseed(conn: Any, projects: dict[str, str], items: list[dict[str, Any]
             "INSERT INTO geopera.items (id, project_id, pgstac_collection, type, lifecycle_state,"
             " deleted_at, cloud_cover) VALUES ($1, $2, $3, $4, $5, $6, $7)", rows)
         await conn.execute("SELECT pgstac.create_items($1::text::jsonb)", dumps(feats))
+        await conn.execute(COPY_ITEM_TIMES, [r[0] for r in rows])

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-from conftest import op
+from conftest import COPY_ITEM_TIMES, op
 from cql2 import Expr
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -69,6 +69,7 @@ async def _seed(conn: Any, project_id: str, items: list[dict[str, Any]]) -> str:
         [(uuid.UUID(it["id"]), uuid.UUID(project_id), inbox, _number(it["properties"]))
          for it in items])
     await conn.execute("SELECT pgstac.create_items($1::text::jsonb)", dumps(items))
+    await conn.execute(COPY_ITEM_TIMES, [uuid.UUID(it["id"]) for it in items])
     # NOTE: pgstac configured with the types our /queryables advertises (as a stock deployment
     # registers them), so both read eo:cloud_cover and gsd as numbers and title as text.
     await conn.execute(

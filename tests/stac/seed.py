@@ -7,6 +7,8 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from geopera_stac_ext.core.fields import bbox_of
+from conftest import COPY_ITEM_TIMES
+
 from geopera_stac_ext.domain.records import dumps, stac_content
 
 T0 = datetime(2026, 1, 1, tzinfo=timezone.utc)
@@ -45,6 +47,7 @@ async def seed_items(conn: Any, project_id: str, specs: list[dict[str, Any]],
         " lifecycle_state, created_at, updated_at, deleted_at, cloud_cover)"
         " VALUES ($1, $2, $3, $4, $5, $6, $7, $7, $8, $9)", rows)
     await conn.execute("SELECT pgstac.create_items($1::text::jsonb)", dumps(feats))
+    await conn.execute(COPY_ITEM_TIMES, [r[0] for r in rows])
     await conn.executemany(
         "INSERT INTO geopera.assets (id, item_id, key, href, media_type, file_size_bytes, roles)"
         " VALUES ($1, $2, $3, $4, $5, $6, $7)", assets)

@@ -116,6 +116,13 @@ async def target_collection(conn: Any, project_id: str, collection_id: str | Non
     return str(collection_id)
 
 
+# geopera.items (starts_at, ends_at) for an item's content text (the `content` parameter): the
+# datetime and end_datetime pgstac stores for that content, by pgstac's own functions
+# (migration 0154: the platform copies datetime-window counts read).
+TIME_COPIES = ("pgstac.stac_datetime({content}::text::jsonb),"
+               " pgstac.stac_end_datetime({content}::text::jsonb)")
+
+
 def cloud_cover_of(fields: dict[str, Any]) -> float | None:
     """geopera.items.cloud_cover for an item's record fields: the number stac_content() stores
     as `eo:cloud_cover` (migration 0150: the platform copy its counts and filters read)."""

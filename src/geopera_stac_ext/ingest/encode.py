@@ -18,7 +18,7 @@ from geopera_stac_ext.pgstac.bulk import Note
 NULL = "\\N"  # COPY text format's NULL
 COPY_STATEMENTS = (
     "COPY geopera.items (id, project_id, collection_id, pgstac_collection, type,"
-    " created_at, updated_at, expires_at, cloud_cover) FROM STDIN",
+    " created_at, updated_at, expires_at, cloud_cover, starts_at, ends_at) FROM STDIN",
     "COPY geopera.assets (id, item_id, key, href, media_type, file_size_bytes,"
     " roles, title, created_at) FROM STDIN",
     "COPY geopera.storage_ledger (asset_id, org_id, project_id, item_id,"

@@ -95,5 +95,7 @@ def prepare(plan: LoadPlan, lineno: int, text: str | bytes, batch: Batch) -> Pre
         lineno, item_id, cid, pgcol, low, high,
         f"\t{esc(dt)}\t{esc(edt)}\t{geom}\t{esc(doc)}\t{esc(private)}\n",
         f"\t{esc(p.type)}\t{stamp}\t{stamp}\t{batch.expiry}"
-        f"\t{NULL if p.cloud_cover is None else repr(float(p.cloud_cover))}\n",
+        # NOTE: starts_at/ends_at: the pgstac row's own datetime texts (migration 0154).
+        f"\t{NULL if p.cloud_cover is None else repr(float(p.cloud_cover))}"
+        f"\t{esc(dt)}\t{esc(edt)}\n",
         asset_lines, ledger_lines, bounds, exact_times(content))

@@ -16,6 +16,7 @@ from geopera_stac_ext.core.fields import (
     bbox_of,
 )
 from geopera_stac_ext.domain.items import (
+    TIME_COPIES,
     cloud_cover_of,
     locate_item,
     read_item,
@@ -177,9 +178,11 @@ async def items_update(ctx: OpContext, p: ItemsUpdateParams) -> dict[str, Any]:
                                       ctx.now())
     await ctx.conn.execute(
         "UPDATE geopera.items SET collection_id = $2, pgstac_collection = $3,"
-        " lifecycle_state = $4, expires_at = $5, updated_at = $6, cloud_cover = $7"
+        " lifecycle_state = $4, expires_at = $5, updated_at = $6, cloud_cover = $7,"
+        " (starts_at, ends_at) = (SELECT " + TIME_COPIES.format(content="$8") + ")"
         " WHERE id = $1",
-        p.item_id, collection_id, pgcol, state, expires_at, ctx.now(), cloud_cover_of(fields))
+        p.item_id, collection_id, pgcol, state, expires_at, ctx.now(), cloud_cover_of(fields),
+        content)
     await ctx.audit(p.item_id, row["project_id"])
     record = await read_item(ctx.conn, p.item_id)
     record["viz_profiles"] = await viz_profiles(ctx.conn, p.item_id)

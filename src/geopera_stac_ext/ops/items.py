@@ -19,6 +19,7 @@ from geopera_stac_ext.core.fields import (
     polygon_of,
 )
 from geopera_stac_ext.domain.items import (
+    TIME_COPIES,
     cloud_cover_of,
     PRIMARY_KEY,
     AssetIn,
@@ -120,11 +121,12 @@ async def items_create(ctx: OpContext, p: ItemsCreateParams) -> dict[str, Any]:
     await ctx.conn.execute(
         """
         INSERT INTO geopera.items (id, project_id, collection_id, pgstac_collection, type,
-                                   created_at, updated_at, expires_at, cloud_cover)
-        VALUES ($1, $2, $3, $4, $5, $6, $6, $7, $8)
+                                   created_at, updated_at, expires_at, cloud_cover,
+                                   starts_at, ends_at)
+        VALUES ($1, $2, $3, $4, $5, $6, $6, $7, $8, """ + TIME_COPIES.format(content="$9") + """)
         """,
         item_id, p.project_id, p.collection_id, pgcol, p.type, now, expires_at,
-        cloud_cover_of(fields),
+        cloud_cover_of(fields), content,
     )
     await pgstac_items.create_item(ctx.conn, pgcol, content, locked=True)
     await insert_assets(ctx, item_id, p.project_id, org_id, p.assets, "asset_created")

@@ -13,6 +13,7 @@ from geopera_stac_ext.core.fields import (
     Uuid,
 )
 from geopera_stac_ext.domain.items import (
+    TIME_COPIES,
     cloud_cover_of,
     lock_item_shared,
     read_item,
@@ -89,11 +90,12 @@ async def items_duplicate(ctx: OpContext, p: ItemsDuplicateParams) -> dict[str, 
         """
         INSERT INTO geopera.items (id, project_id, collection_id, pgstac_collection, type,
                                    lifecycle_state, created_at, updated_at, expires_at,
-                                   cloud_cover)
-        VALUES ($1, $2, $3, $4, $5, $6, $7, $7, $8, $9)
+                                   cloud_cover, starts_at, ends_at)
+        VALUES ($1, $2, $3, $4, $5, $6, $7, $7, $8, $9, """ + TIME_COPIES.format(content="$10")
+        + """)
         """,
         new_id, target_project, target_cid, pgcol, src["type"], src["lifecycle_state"], now,
-        src["expires_at"], cloud_cover_of(fields),
+        src["expires_at"], cloud_cover_of(fields), content,
     )
     await pgstac_items.create_item(ctx.conn, pgcol, content, locked=True)
     # NOTE: copies re-point at the same stored files: no ledger credit (origin_id groups them).

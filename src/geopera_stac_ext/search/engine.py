@@ -374,8 +374,10 @@ async def _total(conn: Any, req: SearchRequest, vis: Visibility, plan: _Plan,
     if not clauses.reads_stac:
         # NOTE: platform-only filters (the platform row's copies of declared properties
         # included): an index of geopera.items counts without touching pgstac.
-        text, args = sql.render(
-            f"SELECT count(*) FROM geopera.items i WHERE {' AND '.join(clauses.platform)}")
+        counts = [" AND ".join([*clauses.platform, *arm])
+                  for arm in (clauses.window_arms or ([],))]
+        text, args = sql.render("SELECT " + " + ".join(
+            f"(SELECT count(*) FROM geopera.items i WHERE {c})" for c in counts))
         return await conn.fetchval(text, *args)
     sql = Query()
     clauses = where(req, vis, sql)

@@ -38,6 +38,9 @@ class Where:
     selective: bool
     # Whether any clause reads pgstac's row (else geopera.items alone counts)
     reads_stac: bool = False
+    # With platform_copies: the datetime window as (instants, spanned rows) clauses on the
+    # platform row, each to AND with `platform` (window_arms)
+    window_arms: tuple[list[str], list[str]] | None = None
 
 
 class SortKey(NamedTuple):
@@ -89,19 +92,62 @@ def _footprint_clauses(req: SearchRequest, sql: Query) -> list[str]:
     return stac
 
 
+def datetime_clauses(window: tuple[Any, Any], sql: Query) -> list[str]:
+    """A datetime window [lo, hi] (either end open) on pgstac's rows: those whose
+    [datetime, end_datetime] meets it.
+
+    NOTE: the third clause is implied by the second (an instant's datetime is its
+    end_datetime); it is there for the planner: it bounds the scan of pgstac's (datetime DESC,
+    end_datetime) index to [lo, hi] for instants, and takes spanned rows from the partial index
+    of migration 0153. Without it a window read every index entry below hi (a 6-day window in
+    the third year of a 3-year catalog at 1M items: count 35 -> 20 ms)."""
+    lo, hi = window
+    out = []
+    if hi is not None:
+        out.append(f"p.datetime <= {sql.bind(hi, name='dt_hi')}")
+    if lo is not None:
+        bound = sql.bind(lo, name="dt_lo")
+        out.append(f"p.end_datetime >= {bound}")
+        out.append(f"((p.end_datetime = p.datetime AND p.datetime >= {bound})"
+                   " OR p.end_datetime <> p.datetime)")
+    return out
+
+
+def window_arms(window: tuple[Any, Any], sql: Query) -> tuple[list[str], list[str]]:
+    """The same window on the platform rows' copies (migration 0154) as two disjoint sets of
+    clauses, instants and spanned rows, each an index-only range scan of its own index
+    (items_starts_at_idx over [lo, hi], the partial items_span_idx below hi); a count adds
+    their counts.
+
+    NOTE: one scan with `OR` in a filter walked every entry below hi (60,000 for a 6-day
+    window early in a 1M-item catalog); a BitmapOr of the two reads the heap."""
+    lo, hi = window
+    instants, spans = ["i.ends_at = i.starts_at"], ["i.ends_at <> i.starts_at"]
+    if hi is not None:
+        upper = f"i.starts_at <= {sql.bind(hi, name='dt_hi')}"
+        instants.append(upper)
+        spans.append(upper)
+    if lo is not None:
+        bound = sql.bind(lo, name="dt_lo")
+        instants.append(f"i.starts_at >= {bound}")
+        spans.append(f"i.ends_at >= {bound}")
+    return instants, spans
+
+
 def where(req: SearchRequest, vis: Visibility, sql: Query, *,
           platform_copies: bool = False) -> Where:
     """The request's clauses, each on the side of the relations it reads (platform_copies: a
-    count's, which compares declared properties on the platform row's copy)."""
+    count's, which reads the platform row's copies of the datetime window and of declared
+    properties)."""
     platform = _platform_clauses(req, vis, sql)
     stac = _footprint_clauses(req, sql)
     selective = bool(stac)
+    arms = None
     if req.datetime is not None:
-        lo, hi = req.datetime
-        if hi is not None:
-            stac.append(f"p.datetime <= {sql.bind(hi, name='dt_hi')}")
-        if lo is not None:
-            stac.append(f"p.end_datetime >= {sql.bind(lo, name='dt_lo')}")
+        if platform_copies:
+            arms = window_arms(req.datetime, sql)
+        else:
+            stac.extend(datetime_clauses(req.datetime, sql))
     sql.touch(PLATFORM, *([STAC] if stac else []))
     counted, platform_read_stac = True, False
     if req.filter is not None:
@@ -114,7 +160,7 @@ def where(req: SearchRequest, vis: Visibility, sql: Query, *,
                 platform_read_stac = platform_read_stac or clause.reads(STAC)
             else:
                 stac.append(clause.sql)
-    return Where(stac, platform, counted, selective, bool(stac) or platform_read_stac)
+    return Where(stac, platform, counted, selective, bool(stac) or platform_read_stac, arms)
 
 
 def uuids(values: list[str]) -> list[str]:
