@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 import re
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Annotated, Any
 from uuid import UUID
 
@@ -60,6 +60,48 @@ def _datetime(v: Any) -> datetime:
         return dt.astimezone(timezone.utc)
     except OverflowError:  # e.g. 9999-12-31T23:59:59-14:00 is past year 9999 in UTC
         raise ValueError("must fall within years 1-9999 in UTC") from None
+
+
+# An RFC 3339 time with a zone (groups: the whole seconds, the fraction's digits, the zone).
+RFC3339_TIME = re.compile(
+    r"(\d{4}-\d\d-\d\d[Tt ]\d\d:\d\d:\d\d)(?:\.(\d+))?([Zz]|[+-]\d\d:\d\d)")
+
+
+def pg_instant(text: str) -> datetime:
+    """An RFC 3339 time (RFC3339_TIME) as PostgreSQL's timestamptz input reads it: the fraction
+    rounded to microseconds half to even (its rint), where Python's fromisoformat truncates."""
+    m = RFC3339_TIME.fullmatch(text)
+    if m is None:
+        raise ValueError("must be an RFC 3339 timestamp with a zone, e.g. 2026-05-18T10:30:00Z")
+    whole = _datetime(m.group(1) + m.group(3))
+    micros = round(float("0." + m.group(2)) * 1_000_000) if m.group(2) else 0
+    try:
+        return whole + timedelta(microseconds=micros)
+    except OverflowError:
+        raise ValueError("must fall within years 1-9999 in UTC") from None
+
+
+def time_span_error(properties: dict[str, Any]) -> str | None:
+    """Why an item's properties.start_datetime/end_datetime cannot be stored, or None.
+
+    NOTE: pgstac reads both as timestamps when both are set and refuses a start after the end
+    (an exception inside the item's write, which surfaced as a 500); the check reads them as
+    PostgreSQL does (pg_instant)."""
+    times = []
+    for key in ("start_datetime", "end_datetime"):
+        v = properties.get(key)
+        if v is None:
+            times.append(None)
+            continue
+        try:
+            if not isinstance(v, str):
+                raise ValueError("must be an RFC 3339 timestamp string")
+            times.append(pg_instant(v))
+        except ValueError as e:
+            return f"properties.{key} {e}"
+    if times[0] is not None and times[1] is not None and times[0] > times[1]:
+        return "properties.start_datetime must not be after properties.end_datetime"
+    return None
 
 
 # NOTE: request geometries are bounded (issue 11, docs/security.md "Limits and fairness"): one

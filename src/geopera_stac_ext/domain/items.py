@@ -8,7 +8,15 @@ from typing import Any
 from pydantic import Field, field_validator, model_validator
 
 from geopera_stac_ext.core.errors import InvalidRequest, NotFound
-from geopera_stac_ext.core.fields import BBox, Geometry, Name, Params, Timestamp, Uuid
+from geopera_stac_ext.core.fields import (
+    BBox,
+    Geometry,
+    Name,
+    Params,
+    Timestamp,
+    Uuid,
+    time_span_error,
+)
 from geopera_stac_ext.db.sql import Query
 from geopera_stac_ext.domain.counts import count_live
 from geopera_stac_ext.domain.records import (
@@ -67,6 +75,8 @@ class ItemsCreateParams(Params):
         if clash:
             raise ValueError(f"set {', '.join(clash)} through the item's own fields "
                              "(name, description, cloud_cover, gsd, datetime), not properties")
+        if (problem := time_span_error(self.properties)) is not None:
+            raise ValueError(problem)
         return self
 
 

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 from pydantic import ValidationError
 
 from geopera_stac_ext.core.errors import InvalidRequest
-from geopera_stac_ext.core.fields import _bbox, _datetime, _geometry
+from geopera_stac_ext.core.fields import _bbox, _datetime, _geometry, time_span_error
 from geopera_stac_ext.domain.records import MAPPED_PROPERTIES, STAC_TO_RECORD
 from geopera_stac_ext.storage.buckets import check_grants
 from geopera_stac_ext.storage.hrefs import CONTROL, check_href
@@ -166,6 +166,8 @@ def fast_check(d: dict[str, Any]) -> Checked | None:
         props = d.get("properties", {})
         if not (cc_ok and gsd_ok) or type(props) is not dict or not MAPPED_STAC.isdisjoint(props):
             return None
+        if ("start_datetime" in props or "end_datetime" in props) and time_span_error(props):
+            return None  # NOTE: the model says why
         assets = _fast_assets(d.get("assets"))
         if assets is None:
             return None

@@ -14,6 +14,7 @@ from geopera_stac_ext.core.fields import (
     Timestamp,
     Uuid,
     bbox_of,
+    time_span_error,
 )
 from geopera_stac_ext.domain.items import (
     TIME_COPIES,
@@ -136,6 +137,8 @@ def _patched_fields(current: dict[str, Any], p: ItemsUpdateParams) -> dict[str, 
         raise InvalidRequest(
             f"bbox {fields['bbox']} does not contain the geometry's extent "
             f"{bbox_of(fields['geometry'])}; send a matching bbox, or omit it to derive it")
+    if (problem := time_span_error(fields["properties"] or {})) is not None:
+        raise InvalidRequest(problem)
     if fields["datetime"] is None and not (
             (fields["properties"] or {}).get("start_datetime")
             and (fields["properties"] or {}).get("end_datetime")):
