@@ -341,6 +341,22 @@ def assert_rows_pair_up(db) -> None:
     assert db(unpaired) == []
 
 
+def reapply_migration(db, db_env: dict[str, str], home: Path, name: str, *undo: str) -> None:
+    """Put the database back to before migration `name` (its record deleted, the `undo`
+    statements run), upgrade it with `geopera-stac migrate` as an operator would, and check
+    that the migration ran and every platform row pairs up with its pgstac row again."""
+    async def before(conn: Any) -> None:
+        await conn.execute("DELETE FROM geopera.migrations WHERE name = $1", name)
+        for statement in undo:
+            await conn.execute(statement)
+
+    db(before)
+    done = geopera_cli(db_env, home, "migrate", timeout=180)
+    assert done.returncode == 0, done.stderr
+    assert name in done.stdout
+    assert_rows_pair_up(db)
+
+
 def geopera_cli(db_env: dict[str, str], home: Path, *args: Any,
                 timeout: float = 300) -> subprocess.CompletedProcess:
     """`geopera-stac ARGS` as users run it (the installed console script; python -m would

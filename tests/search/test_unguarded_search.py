@@ -9,12 +9,11 @@ from typing import Any
 
 import pytest
 from conftest import (
-    assert_rows_pair_up,
     create_collection,
     create_item,
-    geopera_cli,
     ok,
     op,
+    reapply_migration,
     square,
 )
 
@@ -196,17 +195,9 @@ def test_platform_orders_page_from_the_platform_rows(client, catalog, sortby, ke
 def test_migration_0150_backfills_the_copy_of_an_existing_catalog(client, catalog, db, db_env,
                                                                   tmp_path):
     """An existing database upgraded to 0150 gets every platform row's copy from the content."""
-
-    async def as_before_0150(conn) -> None:
-        await conn.execute("DELETE FROM geopera.migrations WHERE name LIKE '0150_%'")
-        await conn.execute("DROP INDEX geopera.items_cloud_cover_idx")
-        await conn.execute("UPDATE geopera.items SET cloud_cover = NULL")
-
-    db(as_before_0150)
-    done = geopera_cli(db_env, tmp_path, "migrate", timeout=180)
-    assert done.returncode == 0, done.stderr
-    assert "0150_hidden_set_and_cloud_cover.sql" in done.stdout
-    assert_rows_pair_up(db)
+    reapply_migration(db, db_env, tmp_path, "0150_hidden_set_and_cloud_cover.sql",
+                      "DROP INDEX geopera.items_cloud_cover_idx",
+                      "UPDATE geopera.items SET cloud_cover = NULL")
     assert db(lambda c: c.fetchval(
         "SELECT count(*) FROM geopera.items WHERE cloud_cover IS NOT NULL")) >= 20
     # the counters and extents were not touched by the backfill
