@@ -63,7 +63,7 @@ SESSION_RESET = ("RESET statement_timeout; RESET plan_cache_mode; "
                  "RESET max_parallel_workers_per_gather; RESET enable_hashjoin; "
                  "RESET enable_mergejoin; RESET enable_sort; RESET jit")
 # Leading sort keys an index of every pgstac partition delivers in order.
-INDEXED_ORDER = {"p.datetime", "p.id"}
+INDEXED_ORDER = {"p.datetime", "p.end_datetime", "p.id"}
 
 
 class _Budget:

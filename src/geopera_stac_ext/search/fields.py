@@ -34,6 +34,9 @@ def text_of(j: str) -> str:
 # NOTE: eo:cloud_cover as a number, written exactly as the filter writes it (cql2sql.prop) and
 # as migration 0140 indexes it together with the id tie-break on every pgstac partition.
 CLOUD_COVER = num_of("(p.content->'properties'->'eo:cloud_cover')")
+# gsd as a number and title as text, the same way (migration 0155 indexes both with the id).
+GSD = num_of("(p.content->'properties'->'gsd')")
+TITLE = text_of("(p.content->'properties'->'title')")
 
 
 def _stac(sql: str, kind: str) -> Column:
@@ -75,9 +78,9 @@ COLUMNS: dict[str, Column] = {
     "geometry": _stac("p.geometry", "geometry"),
 }
 
-# Sortable fields → SQL. JSON-content fields sort as jsonb (numbers numerically); eo:cloud_cover
-# sorts as its declared number (a value that is not a number sorts with the missing ones, last),
-# the expression its index delivers in order.
+# Sortable fields → SQL. Declared content properties sort as their declared type
+# (eo:cloud_cover and gsd as numbers, title as text; a value of another type sorts with the
+# missing ones, last): the expressions their indexes deliver in order (0140, 0155).
 SORTABLE: dict[str, Column] = {
     **_DATETIMES,
     "id": _stac("p.id", "text"),
@@ -87,14 +90,14 @@ SORTABLE: dict[str, Column] = {
     **_PLATFORM_STATE,
     "cloud_cover": _stac(CLOUD_COVER, "num"),
     "eo:cloud_cover": _stac(CLOUD_COVER, "num"),
-    "gsd": _stac("(p.content->'properties'->'gsd')", "json"),
-    "name": _stac("(p.content->'properties'->'title')", "json"),
-    "title": _stac("(p.content->'properties'->'title')", "json"),
+    "gsd": _stac(GSD, "num"),
+    "name": _stac(TITLE, "text"),
+    "title": _stac(TITLE, "text"),
 }
 DEFAULT_SORT = [{"field": "datetime", "direction": "desc"}]
 # Nullable sort keys an index of every pgstac partition delivers in order with the id tie-break
-# after them (migration 0140), and the type a keyset token binds their value as.
-INDEXED_NULLABLE_SORT = {CLOUD_COVER: "float8"}
+# after them (migrations 0140, 0155), and the type a keyset token binds their value as.
+INDEXED_NULLABLE_SORT = {CLOUD_COVER: "float8", GSD: "float8", TITLE: "text"}
 
 # NOTE: content properties with a declared type (the ones /queryables advertises with a type)
 # are read as that type whatever the literal, as pgstac reads a registered queryable: a numeric

@@ -48,13 +48,18 @@ def nullable_after(keys: list[Any], values: list[Any], sql: Query) -> tuple[str,
     if values[0] is None:
         # NOTE: the last row had no value: every valued row came before it.
         return "FALSE", f"p.id {after} {last_id}"
-    try:
-        value = float(values[0])
-    except (TypeError, ValueError):
-        raise InvalidRequest(BAD_TOKEN) from None
-    if not isinstance(values[0], str) or value != value or value in (float("inf"), -float("inf")):
+    kind = INDEXED_NULLABLE_SORT[key.sql]
+    if not isinstance(values[0], str):
         raise InvalidRequest(BAD_TOKEN)
-    v = sql.bind(value, f"::{INDEXED_NULLABLE_SORT[key.sql]}", name="after0")
+    value: Any = values[0]
+    if kind == "float8":
+        try:
+            value = float(values[0])
+        except ValueError:
+            raise InvalidRequest(BAD_TOKEN) from None
+        if value != value or value in (float("inf"), -float("inf")):
+            raise InvalidRequest(BAD_TOKEN)
+    v = sql.bind(value, f"::{kind}", name="after0")
     # NOTE: the leading inequality alone lets the index start at the value.
     return (f"({key.sql} {after}= {v} AND ({key.sql} {after} {v} OR "
             f"({key.sql} = {v} AND {tie.sql} {after} {last_id})))", "TRUE")
