@@ -63,6 +63,9 @@ async def main(info: dict, only: list[str]) -> None:
               "sort gsd": {"sortby": "gsd"}, "sort -title": {"sortby": "-title"},
               "sort collection": {"sortby": "collection"},
               "sort end_datetime": {"sortby": "end_datetime"},
+              "sort -end_datetime, past window": {
+                  "sortby": "-end_datetime",
+                  "datetime": "2024-03-01T00:00:00Z/2024-03-07T00:00:00Z"},
               "mix bbox": {"bbox": [145, -35, 145.5, -34.5], "limit": 100},
               "mix bbox+6mo": {"bbox": [145, -35, 146, -34], "limit": 100,
                                "datetime": "2024-02-01T00:00:00Z/2024-08-01T00:00:00Z"},

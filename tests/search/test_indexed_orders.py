@@ -32,7 +32,7 @@ def ordered(client, world) -> dict[str, Any]:
         made = create_item(client, owner, p, name=NAMES[n % len(NAMES)],
                            gsd=GSDS[n % len(GSDS)], collection_id=[*cols, None][n % 3], **when)
         items.append({"id": made["id"], "gsd": GSDS[n % len(GSDS)], "title": NAMES[n % len(NAMES)],
-                      "end_datetime": end, "deleted": n in (4, 11)})
+                      "start": start, "end_datetime": end, "deleted": n in (4, 11)})
     for it in items:
         if it["deleted"]:
             ok(op(client, "items.delete", owner, item_id=it["id"]))
@@ -81,3 +81,26 @@ def test_a_filtered_indexed_order_keeps_the_filter(client, ordered):
                  limit=50, filter="gsd < 2", filter_lang="cql2-text",
                  sortby=[{"field": "gsd", "direction": "desc"}]))
     assert [f["id"] for f in page["features"]] == want
+
+
+@pytest.mark.parametrize("desc", [False, True], ids=["asc", "desc"])
+def test_end_datetime_under_a_window_sorts_the_windows_matches(client, ordered, desc):
+    """`sortby -end_datetime` with a datetime window is sorted, not walked (the walk is not
+    bounded by the window's end); either way it returns the window's items in order."""
+    from geopera_stac_ext.search.engine import _unbounded_walk
+    from geopera_stac_ext.search.request import SearchRequest
+    from geopera_stac_ext.search.where import sort_keys
+
+    lo, hi = T0 + timedelta(hours=2), T0 + timedelta(hours=4)
+    window = f"{lo.isoformat()}/{hi.isoformat()}"
+    req = SearchRequest.parse(sortby=f"{'-' if desc else ''}end_datetime", datetime=window)
+    assert _unbounded_walk(req, sort_keys(req)) is desc
+    open_end = SearchRequest.parse(sortby="-end_datetime", datetime=f"{lo.isoformat()}/..")
+    assert not _unbounded_walk(open_end, sort_keys(open_end))
+    inside = [it for it in ordered["items"] if it["start"] <= hi and it["end_datetime"] >= lo]
+    assert 0 < len(inside) < len(ordered["items"])
+    page = ok(op(client, "items.search", ordered["owner"], project_id=ordered["project"],
+                 limit=50, datetime=window,
+                 sortby=[{"field": "end_datetime", "direction": "desc" if desc else "asc"}]))
+    assert [f["id"] for f in page["features"]] == _expected(inside, "end_datetime", desc)
+    assert page["numberMatched"] == len(inside)

@@ -61,7 +61,7 @@ SESSION_SETTINGS = ("SET plan_cache_mode = force_generic_plan; "
 DEFAULT_TIMEOUT_MS = 30_000
 SESSION_RESET = ("RESET statement_timeout; RESET plan_cache_mode; "
                  "RESET max_parallel_workers_per_gather; RESET enable_hashjoin; "
-                 "RESET enable_mergejoin; RESET enable_sort; RESET jit")
+                 "RESET enable_mergejoin; RESET enable_sort; RESET enable_indexscan; RESET jit")
 # Leading sort keys an index of every pgstac partition delivers in order.
 INDEXED_ORDER = {"p.datetime", "p.end_datetime", "p.id"}
 
@@ -271,7 +271,9 @@ async def _stac_ordered_page(conn: Any, req: SearchRequest, vis: Visibility,
     # order through most of the project, where sorting the range's few rows is cheap).
     split = (not w.selective and keyset_ok(keys) and keys[0].sql in INDEXED_NULLABLE_SORT
              and all(keys[0].sql in clause for clause in w.stac))
-    if not w.selective and (keys[0].sql in INDEXED_ORDER or split):
+    if not w.selective and _unbounded_walk(req, keys):
+        await conn.execute("SET enable_indexscan = off")
+    elif not w.selective and (keys[0].sql in INDEXED_ORDER or split):
         # NOTE: the generic plan cannot see the limit nor how many rows the guard keeps, and
         # on one partition it preferred sorting the whole collection (10k rows: 270 ms)
         # to walking the index for 10 (0.5 ms); without a footprint or ids to narrow by,
@@ -297,6 +299,18 @@ async def _stac_ordered_page(conn: Any, req: SearchRequest, vis: Visibility,
         f"JOIN pgstac.items p ON p.collection = k.pcol AND p.id = k.pid "
         f"JOIN geopera.items i ON i.id = k.pid::uuid ORDER BY {order_by(keys, 'k')}")
     return await conn.fetch(text, *args)
+
+
+def _unbounded_walk(req: SearchRequest, keys: list[SortKey]) -> bool:
+    """Whether the order is `end_datetime DESC` under a datetime window with an end: the page
+    then sorts the window's matches (index scans off; bitmap scans find them).
+
+    NOTE: walking (end_datetime, id) backward is bounded by the window's start
+    (`end_datetime >= lo`, an index condition) but not by its end (a spanned item may end
+    after it), and the generic plan walked it even with sorting allowed: 6 days in the first
+    year of a 1M-item catalog read every newer row first (0.93 s, sorted: milliseconds)."""
+    return (keys[0].sql == "p.end_datetime" and keys[0].direction == "DESC"
+            and req.datetime is not None and req.datetime[1] is not None)
 
 
 def _split_ids(req: SearchRequest, plan: _Plan, guarded: list[str], key_cols: str) -> str:
